@@ -1,0 +1,242 @@
+// parley/rpc.h — the typed-call layer that generated stubs and services use.
+//
+// Main types:
+//   parley::Channel        the calling end of one session (untyped MSGs).
+//   parley::CallOptions    per-call settings (ack deadline).
+//   parley::Service        base of every generated `X::Service`.
+//   parley::Responder<R>   how a handler finishes a call, now or later.
+//   parley::CallContext    what a handler knows about the call.
+//
+// Users rarely touch these directly; they use the generated code:
+//
+//   demo::Echo::Stub stub(client.channel());
+//   stub.Shout(req, [](absl::StatusOr<demo::Words> r) { ... });
+//
+//   class EchoImpl : public demo::Echo::Service {
+//     void Shout(parley::CallContext& ctx, const demo::Words& req,
+//                parley::Responder<demo::Words> done) override {
+//       demo::Words out;  ...
+//       done.Finish(out);
+//     }
+//   };
+//
+// Thread safety: Channel is thread-safe. Callbacks and handlers run on the
+// I/O thread of the Client or Server that owns the session; they must not
+// block it (finish later through the Responder instead).
+#ifndef PARLEY_RPC_H_
+#define PARLEY_RPC_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "absl/types/optional.h"
+#include "absl/types/span.h"
+#include "google/protobuf/empty.pb.h"
+#include "google/protobuf/message_lite.h"
+
+namespace parley {
+
+// A message method returns google.protobuf.Empty: it completes when the peer
+// has processed it (the ack is its reply). A request returns a typed reply.
+enum class MethodKind { kMessage, kRequest };
+
+// Static description of one method; generated code defines one per method.
+struct MethodInfo {
+  // "package.Service/Method"; points at a string literal.
+  const char* full_name;
+  MethodKind kind;
+  // Ack deadline from options.proto; absl::ZeroDuration() = none.
+  absl::Duration default_ack_within;
+};
+
+struct CallOptions {
+  // Ack deadline for this call: unset = the method's default,
+  // absl::ZeroDuration() = no deadline, positive = that deadline.
+  absl::optional<absl::Duration> ack_within;
+};
+
+// Completion of an untyped call: the reply payload (empty for messages) or
+// the failure.
+using RawDoneCallback = std::function<void(absl::StatusOr<std::string>)>;
+
+// The calling end of one session.
+class Channel {
+ public:
+  virtual ~Channel() = default;
+
+  // Sends one MSG. Returns OK only if the call was accepted; `done` (may be
+  // empty) then runs exactly once, on the I/O thread. A non-OK return means
+  // the call was not accepted and `done` never runs.
+  virtual absl::Status Call(const MethodInfo& method, std::string payload,
+                            const CallOptions& options,
+                            RawDoneCallback done) = 0;
+
+  // True when the caller runs on this channel's I/O thread, where blocking
+  // calls would deadlock.
+  virtual bool OnIoThread() const = 0;
+};
+
+// Finishes one incoming call, exactly once. Move-only. Destroying an
+// unfinished responder fails the call with Internal, so the caller never
+// waits forever on a forgotten call.
+class RawResponder {
+ public:
+  using Sink = std::function<void(absl::StatusOr<std::string>)>;
+  RawResponder() = default;
+  explicit RawResponder(Sink sink) : sink_(std::move(sink)) {}
+  RawResponder(RawResponder&& other) noexcept
+      : sink_(std::exchange(other.sink_, nullptr)) {}
+  RawResponder& operator=(RawResponder&& other) noexcept;
+  RawResponder(const RawResponder&) = delete;
+  RawResponder& operator=(const RawResponder&) = delete;
+  ~RawResponder();
+
+  // Completes the call with a serialized reply (empty for messages).
+  void Finish(std::string payload);
+  // Completes the call with an error; `status` must not be OK.
+  void Fail(absl::Status status);
+  bool finished() const { return sink_ == nullptr; }
+
+ private:
+  void Complete(absl::StatusOr<std::string> result);
+  Sink sink_;
+};
+
+template <typename Reply>
+class Responder {
+ public:
+  explicit Responder(RawResponder raw) : raw_(std::move(raw)) {}
+  void Finish(const Reply& reply) { raw_.Finish(reply.SerializeAsString()); }
+  void Fail(absl::Status status) { raw_.Fail(std::move(status)); }
+  bool finished() const { return raw_.finished(); }
+
+ private:
+  RawResponder raw_;
+};
+
+// Messages finish without a payload.
+template <>
+class Responder<google::protobuf::Empty> {
+ public:
+  explicit Responder(RawResponder raw) : raw_(std::move(raw)) {}
+  void Finish() { raw_.Finish(std::string()); }
+  void Finish(const google::protobuf::Empty&) { Finish(); }
+  void Fail(absl::Status status) { raw_.Fail(std::move(status)); }
+  bool finished() const { return raw_.finished(); }
+
+ private:
+  RawResponder raw_;
+};
+
+// What a handler knows about the call it serves.
+struct CallContext {
+  const MethodInfo* method;
+  // The call's seq in its sender's direction.
+  uint64_t seq;
+  // The other end of this session, to call services it hosts. Stays valid
+  // (calls fail with FailedPrecondition once the session is gone).
+  std::shared_ptr<Channel> peer;
+};
+
+class Service;
+
+// One row of a service's method table.
+struct MethodHandler {
+  const MethodInfo* info;
+  // Parses `payload` and calls the typed method; on a parse failure fails
+  // the responder with InvalidArgument.
+  void (*invoke)(Service* service, CallContext& context,
+                 absl::string_view payload, RawResponder responder);
+};
+
+// Base of every generated service. Register an instance with a Client or
+// Server; it must outlive them.
+class Service {
+ public:
+  virtual ~Service() = default;
+  // "package.Service".
+  virtual absl::string_view service_name() const = 0;
+  virtual absl::Span<const MethodHandler> methods() const = 0;
+};
+
+namespace internal {
+
+// Table helper for generated code: parses the request and calls `Method`.
+template <typename Svc, typename Req, typename Rep,
+          void (Svc::*Method)(CallContext&, const Req&, Responder<Rep>)>
+void Invoke(Service* service, CallContext& context, absl::string_view payload,
+            RawResponder responder) {
+  Req request;
+  if (!request.ParseFromArray(payload.data(),
+                              static_cast<int>(payload.size()))) {
+    responder.Fail(absl::InvalidArgumentError(
+        absl::StrCat("payload of ", context.method->full_name,
+                     " does not parse as ", request.GetTypeName())));
+    return;
+  }
+  (static_cast<Svc*>(service)->*Method)(context, request,
+                                        Responder<Rep>(std::move(responder)));
+}
+
+// Sends a typed message; `done` (may be empty) gets the ack outcome.
+absl::Status CallMessage(Channel& channel, const MethodInfo& method,
+                         const google::protobuf::MessageLite& request,
+                         const CallOptions& options,
+                         std::function<void(absl::Status)> done);
+
+// Sends a typed request; `done` gets the parsed reply or the failure.
+template <typename Rep>
+absl::Status CallRequest(Channel& channel, const MethodInfo& method,
+                         const google::protobuf::MessageLite& request,
+                         const CallOptions& options,
+                         std::function<void(absl::StatusOr<Rep>)> done) {
+  return channel.Call(
+      method, request.SerializeAsString(), options,
+      [done = std::move(done),
+       name = method.full_name](absl::StatusOr<std::string> raw) {
+        if (!raw.ok()) return done(raw.status());
+        Rep reply;
+        if (!reply.ParseFromString(*raw)) {
+          return done(absl::DataLossError(absl::StrCat(
+              "reply of ", name, " does not parse as ", reply.GetTypeName())));
+        }
+        done(std::move(reply));
+      });
+}
+
+// Blocks the calling thread until a call started by `start` completes.
+// Refuses with FailedPrecondition on the channel's I/O thread.
+template <typename Result>
+Result Await(const Channel& channel,
+             const std::function<absl::Status(
+                 std::function<void(Result)>)>& start) {
+  if (channel.OnIoThread()) {
+    return absl::FailedPreconditionError(
+        "blocking call on the I/O thread would deadlock; use the callback "
+        "form");
+  }
+  auto state = std::make_shared<std::pair<absl::Notification, Result>>(
+      std::piecewise_construct, std::forward_as_tuple(),
+      std::forward_as_tuple(absl::UnknownError("not completed")));
+  absl::Status accepted = start([state](Result result) {
+    state->second = std::move(result);
+    state->first.Notify();
+  });
+  if (!accepted.ok()) return accepted;
+  state->first.WaitForNotification();
+  return std::move(state->second);
+}
+
+}  // namespace internal
+}  // namespace parley
+
+#endif  // PARLEY_RPC_H_

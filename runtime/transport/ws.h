@@ -1,0 +1,149 @@
+// Byte-level WebSocket transport: the only interface to websocketpp/asio.
+//
+// It moves whole binary messages and fires timers; it knows nothing of
+// Parley envelopes or sessions. Text frames are refused here (close 1003,
+// never passed up); messages over the configured size are refused by
+// websocketpp before they are buffered whole (close 1009).
+//
+//   transport::IoLoop loop;                      // starts one I/O thread
+//   auto server = transport::WsServer::Start(&loop, {}, factory);
+//   uint16_t port = (*server)->port();           // bound on 127.0.0.1:0
+//   transport::WsClient client(&loop, {});
+//   client.Connect(absl::StrCat("ws://127.0.0.1:", port, "/"), handler);
+//
+// Thread safety: IoLoop, WsConnection, WsServer and WsClient are thread-safe.
+// Every WsHandler callback and every timer runs on the loop's thread.
+#ifndef PARLEY_RUNTIME_TRANSPORT_WS_H_
+#define PARLEY_RUNTIME_TRANSPORT_WS_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace parley::transport {
+
+// RFC 6455 close codes used by Parley.
+inline constexpr uint16_t kCloseNormal = 1000;
+inline constexpr uint16_t kCloseGoingAway = 1001;
+inline constexpr uint16_t kCloseProtocolError = 1002;
+inline constexpr uint16_t kCloseUnsupportedData = 1003;
+inline constexpr uint16_t kCloseAbnormal = 1006;  // never sent; socket lost
+inline constexpr uint16_t kCloseInvalidPayload = 1007;
+inline constexpr uint16_t kClosePolicyViolation = 1008;
+inline constexpr uint16_t kCloseMessageTooBig = 1009;
+inline constexpr uint16_t kCloseInternalError = 1011;
+
+// A cancellable one-shot timer. Destroying it cancels it.
+class Timer {
+ public:
+  virtual ~Timer() = default;
+  // After Cancel returns on the loop thread, the callback will not run.
+  virtual void Cancel() = 0;
+};
+
+// One I/O thread running an asio io_context. The destructor stops the loop
+// and joins the thread; everything using the loop must be gone or stopped
+// first.
+class IoLoop {
+ public:
+  IoLoop();
+  ~IoLoop();
+  IoLoop(const IoLoop&) = delete;
+  IoLoop& operator=(const IoLoop&) = delete;
+
+  // Runs `fn` on the loop thread, soon.
+  void Post(std::function<void()> fn);
+  // Runs `fn` on the loop thread after `delay`, unless cancelled first.
+  std::unique_ptr<Timer> RunAfter(absl::Duration delay,
+                                  std::function<void()> fn);
+  bool OnLoopThread() const;
+
+  class Impl;
+  Impl* impl() const { return impl_.get(); }
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// One open WebSocket connection.
+class WsConnection {
+ public:
+  virtual ~WsConnection() = default;
+  // Queues one binary message. FailedPrecondition once the connection is
+  // closing or closed.
+  virtual absl::Status Send(std::string bytes) = 0;
+  // Starts the close handshake (idempotent). `reason` is cut to 123 bytes.
+  virtual void Close(uint16_t code, std::string reason) = 0;
+  // Bytes accepted by Send and not yet written to the socket.
+  virtual size_t BufferedAmount() const = 0;
+  // "127.0.0.1:54321".
+  virtual std::string RemoteEndpoint() const = 0;
+  virtual IoLoop& loop() const = 0;
+};
+
+// What happens on one connection; every call on the loop thread.
+class WsHandler {
+ public:
+  virtual ~WsHandler() = default;
+  // The connection is open; keep `connection` to send.
+  virtual void OnOpen(std::shared_ptr<WsConnection> connection) = 0;
+  // One whole binary message.
+  virtual void OnBinary(absl::string_view bytes) = 0;
+  // Called exactly once per connection attempt: after OnOpen when an open
+  // connection ends (either side closed it, or the socket failed: code
+  // kCloseAbnormal), or without OnOpen when the attempt failed.
+  virtual void OnClose(uint16_t code, absl::string_view reason) = 0;
+};
+
+struct WsServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;  // 0 = any free port
+  size_t max_message_bytes = 16 << 20;
+};
+
+class WsServer {
+ public:
+  using HandlerFactory = std::function<std::shared_ptr<WsHandler>()>;
+  // Listens on options.host:options.port. `loop` must outlive the server.
+  // `factory` runs on the loop thread, once per accepted connection.
+  static absl::StatusOr<std::unique_ptr<WsServer>> Start(
+      IoLoop* loop, const WsServerOptions& options, HandlerFactory factory);
+  virtual ~WsServer() = default;
+  // The bound port.
+  virtual uint16_t port() const = 0;
+  // Stops listening and closes every connection with kCloseGoingAway;
+  // returns once every handler has had its OnClose. Idempotent; must not be
+  // called on the loop thread.
+  virtual void Stop() = 0;
+};
+
+struct WsClientOptions {
+  size_t max_message_bytes = 16 << 20;
+  absl::Duration open_timeout = absl::Seconds(10);
+};
+
+class WsClient {
+ public:
+  // `loop` must outlive the client.
+  static std::unique_ptr<WsClient> Create(IoLoop* loop,
+                                          const WsClientOptions& options);
+  virtual ~WsClient() = default;
+  // Dials `uri` ("ws://127.0.0.1:port/path"). A malformed uri returns
+  // InvalidArgument; otherwise the outcome reaches `handler`.
+  virtual absl::Status Connect(const std::string& uri,
+                               std::shared_ptr<WsHandler> handler) = 0;
+  // Closes every connection with kCloseGoingAway and returns once every
+  // handler has had its OnClose. Must not be called on the loop thread.
+  virtual void Stop() = 0;
+};
+
+}  // namespace parley::transport
+
+#endif  // PARLEY_RUNTIME_TRANSPORT_WS_H_
