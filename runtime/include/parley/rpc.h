@@ -216,9 +216,9 @@ absl::Status CallRequest(Channel& channel, const MethodInfo& method,
 // Blocks the calling thread until a call started by `start` completes.
 // Refuses with FailedPrecondition on the channel's I/O thread.
 template <typename Result>
-Result Await(const Channel& channel,
-             const std::function<absl::Status(
-                 std::function<void(Result)>)>& start) {
+Result Await(
+    const Channel& channel,
+    const std::function<absl::Status(std::function<void(Result)>)>& start) {
   if (channel.OnIoThread()) {
     return absl::FailedPreconditionError(
         "blocking call on the I/O thread would deadlock; use the callback "

@@ -1,0 +1,168 @@
+#include "runtime/wire/codec.h"
+
+#include <string>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "google/protobuf/unknown_field_set.h"
+
+namespace parley::wire {
+namespace {
+
+bool IsIdentifierPart(absl::string_view part) {
+  if (part.empty()) return false;
+  if (!absl::ascii_isalpha(part[0]) && part[0] != '_') return false;
+  for (char c : part) {
+    if (!absl::ascii_isalnum(c) && c != '_') return false;
+  }
+  return true;
+}
+
+bool IsValidCode(int32_t code) {
+  return code >= 0 &&
+         code <= static_cast<int32_t>(absl::StatusCode::kUnauthenticated);
+}
+
+absl::Status ValidateMsg(const Msg& msg) {
+  if (msg.seq() == 0) return absl::InvalidArgumentError("MSG with seq 0");
+  if (!IsValidMethodName(msg.method())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("MSG ", msg.seq(), " has a malformed method name \"",
+                     absl::CEscape(msg.method().substr(0, 200)),
+                     "\"; expected \"package.Service/Method\""));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateReply(const Reply& reply) {
+  if (reply.seq() == 0) return absl::InvalidArgumentError("REPLY with seq 0");
+  if (reply.in_reply_to() == 0) {
+    return absl::InvalidArgumentError("REPLY with in_reply_to 0");
+  }
+  if (!IsValidCode(reply.code())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("REPLY ", reply.seq(), " has status code ", reply.code(),
+                     ", outside 0..16"));
+  }
+  return absl::OkStatus();
+}
+
+std::string UnknownFieldNumbers(const Envelope& envelope) {
+  const google::protobuf::UnknownFieldSet& unknown =
+      envelope.GetReflection()->GetUnknownFields(envelope);
+  std::vector<int> numbers;
+  for (int i = 0; i < unknown.field_count(); ++i) {
+    numbers.push_back(unknown.field(i).number());
+  }
+  if (numbers.empty()) return "no body";
+  return absl::StrCat("field ", absl::StrJoin(numbers, ", "));
+}
+
+}  // namespace
+
+std::string EncodeFrame(absl::Span<const Envelope> envelopes) {
+  Frame frame;
+  frame.mutable_envelopes()->Reserve(static_cast<int>(envelopes.size()));
+  for (const Envelope& envelope : envelopes) *frame.add_envelopes() = envelope;
+  return frame.SerializeAsString();
+}
+
+absl::StatusOr<Frame> DecodeFrame(absl::string_view bytes) {
+  Frame frame;
+  if (!frame.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("frame of ", bytes.size(),
+                     " bytes does not parse as parley.wire.Frame"));
+  }
+  if (frame.envelopes_size() == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("frame of ", bytes.size(), " bytes holds no envelope"));
+  }
+  return frame;
+}
+
+absl::Status Validate(const Envelope& envelope) {
+  switch (envelope.body_case()) {
+    case Envelope::kMsg:
+      return ValidateMsg(envelope.msg());
+    case Envelope::kReply:
+      return ValidateReply(envelope.reply());
+    case Envelope::kError:
+      if (!IsValidCode(envelope.error().code())) {
+        return absl::InvalidArgumentError(absl::StrCat("ERROR has status code ",
+                                                       envelope.error().code(),
+                                                       ", outside 0..16"));
+      }
+      return absl::OkStatus();
+    case Envelope::kHello:
+    case Envelope::kWelcome:
+    case Envelope::kAck:
+    case Envelope::kCredit:
+    case Envelope::kGoodbye:
+      return absl::OkStatus();
+    case Envelope::BODY_NOT_SET:
+      break;
+  }
+  return absl::UnimplementedError(absl::StrCat(
+      "unknown envelope kind (", UnknownFieldNumbers(envelope), ")"));
+}
+
+bool IsValidMethodName(absl::string_view name) {
+  size_t slash = name.find('/');
+  if (slash == absl::string_view::npos) return false;
+  absl::string_view service = name.substr(0, slash);
+  absl::string_view method = name.substr(slash + 1);
+  if (!IsIdentifierPart(method)) return false;
+  size_t start = 0;
+  while (true) {
+    size_t dot = service.find('.', start);
+    if (!IsIdentifierPart(service.substr(start, dot - start))) return false;
+    if (dot == absl::string_view::npos) return true;
+    start = dot + 1;
+  }
+}
+
+absl::string_view KindName(const Envelope& envelope) {
+  switch (envelope.body_case()) {
+    case Envelope::kHello:
+      return "HELLO";
+    case Envelope::kWelcome:
+      return "WELCOME";
+    case Envelope::kMsg:
+      return "MSG";
+    case Envelope::kReply:
+      return "REPLY";
+    case Envelope::kAck:
+      return "ACK";
+    case Envelope::kCredit:
+      return "CREDIT";
+    case Envelope::kError:
+      return "ERROR";
+    case Envelope::kGoodbye:
+      return "GOODBYE";
+    case Envelope::BODY_NOT_SET:
+      break;
+  }
+  return "UNKNOWN";
+}
+
+Envelope MakeError(const absl::Status& status, bool fatal) {
+  Envelope envelope;
+  Error* error = envelope.mutable_error();
+  error->set_code(static_cast<int32_t>(status.code()));
+  error->set_message(std::string(status.message()));
+  error->set_fatal(fatal);
+  return envelope;
+}
+
+absl::Status StatusFromWire(int32_t code, const std::string& message) {
+  if (!IsValidCode(code)) {
+    return absl::UnknownError(
+        absl::StrCat("status code ", code, " from peer: ", message));
+  }
+  return absl::Status(static_cast<absl::StatusCode>(code), message);
+}
+
+}  // namespace parley::wire
