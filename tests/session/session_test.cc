@@ -1,0 +1,447 @@
+#include "runtime/session/session.h"
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "runtime/wire/close_codes.h"
+#include "runtime/wire/codec.h"
+
+namespace parley::session {
+namespace {
+
+const absl::Time kStart = absl::FromUnixSeconds(1000000);
+
+SessionOptions Options(Role role, std::string id = "") {
+  SessionOptions options;
+  options.role = role;
+  options.session_id = std::move(id);
+  return options;
+}
+
+// One session plus what came out of it.
+struct Side {
+  explicit Side(SessionOptions options)
+      : s(std::make_unique<Session>(std::move(options))) {}
+  std::unique_ptr<Session> s;
+  std::vector<Delivery> held;  // deliveries not finished yet
+  std::vector<Event> events;
+  std::vector<CloseRequest> closes;
+  // Default handler: reply with the payload itself.
+  std::function<void(Side&, Delivery&)> handler = [](Side& side, Delivery& d) {
+    side.s->Finish(d.id, d.payload);
+  };
+
+  void Drain() {
+    Effects effects = s->TakeEffects();
+    for (Completion& c : effects.completions) c.done(std::move(c.result));
+    for (Event& e : effects.events) events.push_back(std::move(e));
+    if (effects.close) closes.push_back(*effects.close);
+    for (Delivery& d : effects.deliveries) handler(*this, d);
+  }
+  int Count(EventType type) const {
+    int n = 0;
+    for (const Event& e : events) n += e.type == type;
+    return n;
+  }
+};
+
+// Two session cores joined by a perfect in-memory link.
+class SessionPair : public ::testing::Test {
+ protected:
+  SessionPair()
+      : client_(Options(Role::kClient)),
+        server_(Options(Role::kServer, "server-id-1")) {}
+
+  void Connect() {
+    client_.s->OnConnected();
+    server_.s->OnConnected();
+    Pump();
+  }
+  void Disconnect() {
+    client_.s->OnDisconnected(absl::UnavailableError("cut"));
+    server_.s->OnDisconnected(absl::UnavailableError("cut"));
+  }
+  // Moves frames both ways until both sides are quiet; counts frames.
+  void Pump() {
+    for (int rounds = 0; rounds < 10000; ++rounds) {
+      client_.Drain();
+      server_.Drain();
+      bool moved = Move(client_, server_) | Move(server_, client_);
+      if (!moved) return;
+    }
+    FAIL() << "link never went quiet";
+  }
+  bool Move(Side& from, Side& to) {
+    bool moved = false;
+    while (from.s->HasFrame()) {
+      std::string frame = from.s->TakeFrame();
+      if (frame.empty()) break;
+      ++frames_;
+      to.s->OnFrame(frame);
+      moved = true;
+    }
+    return moved;
+  }
+  absl::Status Send(Side& from, const std::string& payload,
+                    RawDoneCallback done = nullptr, bool reply = false,
+                    absl::Duration within = absl::ZeroDuration()) {
+    return from.s->Call("t.S/M", payload, reply, within, std::move(done), now_)
+        .status();
+  }
+
+  Side client_;
+  Side server_;
+  absl::Time now_ = kStart;
+  int frames_ = 0;
+};
+
+TEST_F(SessionPair, HandshakeOpensANewSessionOnBothSides) {
+  Connect();
+  EXPECT_TRUE(client_.s->open());
+  EXPECT_TRUE(server_.s->open());
+  EXPECT_EQ(client_.s->session_id(), "server-id-1");
+  EXPECT_EQ(client_.Count(EventType::kConnected), 1);
+  EXPECT_EQ(client_.Count(EventType::kNewSession), 1);
+  EXPECT_EQ(server_.Count(EventType::kNewSession), 1);
+}
+
+TEST_F(SessionPair, MessageCompletesOkOnceTheHandlerFinished) {
+  Connect();
+  server_.handler = [](Side& side, Delivery& d) { side.held.push_back(d); };
+  std::vector<absl::Status> done;
+  ASSERT_TRUE(Send(client_, "hi", [&](absl::StatusOr<std::string> r) {
+                done.push_back(r.status());
+              }).ok());
+  Pump();
+  ASSERT_EQ(server_.held.size(), 1u);
+  EXPECT_EQ(server_.held[0].payload, "hi");
+  EXPECT_TRUE(done.empty()) << "acked before the handler finished";
+  server_.s->Finish(server_.held[0].id, std::string());
+  Pump();
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_TRUE(done[0].ok());
+  EXPECT_EQ(client_.s->stats().unacked_messages, 0u);
+}
+
+TEST_F(SessionPair, RequestGetsTheReplyPayload) {
+  Connect();
+  server_.handler = [](Side& side, Delivery& d) {
+    EXPECT_TRUE(d.reply_wanted);
+    side.s->Finish(d.id, "re:" + d.payload);
+  };
+  absl::StatusOr<std::string> reply;
+  ASSERT_TRUE(Send(
+                  client_, "q",
+                  [&](absl::StatusOr<std::string> r) { reply = r; },
+                  /*reply=*/true)
+                  .ok());
+  Pump();
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(*reply, "re:q");
+}
+
+TEST_F(SessionPair, ServerCanCallTheClient) {
+  Connect();
+  absl::StatusOr<std::string> reply;
+  ASSERT_TRUE(Send(
+                  server_, "push",
+                  [&](absl::StatusOr<std::string> r) { reply = r; },
+                  /*reply=*/true)
+                  .ok());
+  Pump();
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(*reply, "push");
+}
+
+TEST_F(SessionPair, HandlerErrorReachesTheCallerBeforeTheAck) {
+  Connect();
+  server_.handler = [](Side& side, Delivery& d) {
+    side.s->Finish(d.id, absl::NotFoundError("no " + d.payload));
+  };
+  std::vector<absl::Status> done;
+  for (const char* p : {"a", "b"}) {
+    ASSERT_TRUE(Send(client_, p, [&](absl::StatusOr<std::string> r) {
+                  done.push_back(r.status());
+                }).ok());
+  }
+  Pump();
+  ASSERT_EQ(done.size(), 2u);
+  EXPECT_EQ(done[0], absl::NotFoundError("no a"));
+  EXPECT_EQ(done[1], absl::NotFoundError("no b"));
+}
+
+TEST_F(SessionPair, FailedMessageWithoutCallbackRaisesAckFailed) {
+  Connect();
+  server_.handler = [](Side& side, Delivery& d) {
+    side.s->Finish(d.id, absl::InternalError("boom"));
+  };
+  ASSERT_TRUE(Send(client_, "x").ok());
+  Pump();
+  ASSERT_EQ(client_.Count(EventType::kAckFailed), 1);
+  EXPECT_EQ(client_.events.back().seq, 1u);
+  EXPECT_EQ(client_.events.back().status, absl::InternalError("boom"));
+}
+
+TEST_F(SessionPair, AcksAreCumulativeAndBatched) {
+  Connect();
+  int ok = 0;
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(Send(client_, "m", [&](absl::StatusOr<std::string> r) {
+                  ok += r.ok();
+                }).ok());
+  }
+  frames_ = 0;
+  Pump();
+  EXPECT_EQ(ok, 100);
+  // One frame carries the 100 MSGs, one frame the single ACK for all.
+  EXPECT_EQ(frames_, 2);
+}
+
+TEST_F(SessionPair, OutOfOrderFinishAcksOnlyTheContiguousPrefix) {
+  Connect();
+  server_.handler = [](Side& side, Delivery& d) { side.held.push_back(d); };
+  std::vector<int> done;
+  for (int i = 1; i <= 3; ++i) {
+    ASSERT_TRUE(Send(client_, "m", [&done, i](absl::StatusOr<std::string> r) {
+                  if (r.ok()) done.push_back(i);
+                }).ok());
+  }
+  Pump();
+  ASSERT_EQ(server_.held.size(), 3u);
+  server_.s->Finish(server_.held[2].id, std::string());
+  server_.s->Finish(server_.held[1].id, std::string());
+  Pump();
+  EXPECT_TRUE(done.empty());
+  server_.s->Finish(server_.held[0].id, std::string());
+  Pump();
+  EXPECT_EQ(done, (std::vector<int>{1, 2, 3}));
+}
+
+TEST_F(SessionPair, DeadlinePassingFirstGivesDeadlineExceededOnce) {
+  Connect();
+  server_.handler = [](Side& side, Delivery& d) { side.held.push_back(d); };
+  std::vector<absl::Status> done;
+  ASSERT_TRUE(
+      Send(
+          client_, "slow",
+          [&](absl::StatusOr<std::string> r) { done.push_back(r.status()); },
+          false, absl::Seconds(5))
+          .ok());
+  Pump();
+  EXPECT_EQ(client_.s->NextDeadline(), kStart + absl::Seconds(5));
+  client_.s->Tick(kStart + absl::Seconds(4));
+  client_.Drain();
+  EXPECT_TRUE(done.empty());
+  client_.s->Tick(kStart + absl::Seconds(5));
+  client_.Drain();
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_TRUE(absl::IsDeadlineExceeded(done[0])) << done[0];
+  server_.s->Finish(server_.held[0].id, std::string());
+  Pump();
+  EXPECT_EQ(done.size(), 1u) << "a late ack completed the call again";
+  EXPECT_EQ(client_.s->stats().unacked_messages, 0u);
+}
+
+TEST_F(SessionPair, StopCancelsPendingCallsAndSaysGoodbye) {
+  Connect();
+  server_.handler = [](Side& side, Delivery& d) { side.held.push_back(d); };
+  std::vector<absl::Status> done;
+  ASSERT_TRUE(Send(client_, "m", [&](absl::StatusOr<std::string> r) {
+                done.push_back(r.status());
+              }).ok());
+  Pump();
+  client_.s->Stop(absl::CancelledError("client stopped"));
+  Pump();
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_TRUE(absl::IsCancelled(done[0]));
+  EXPECT_TRUE(server_.s->stopped());
+  ASSERT_EQ(server_.closes.size(), 1u);
+  EXPECT_EQ(server_.closes[0].code, wire::kCloseNormal);
+  EXPECT_TRUE(absl::IsFailedPrecondition(Send(client_, "late")));
+}
+
+TEST_F(SessionPair, CallsAboveTheUnackedBoundAreRefusedAndKeptByTheCaller) {
+  SessionOptions options = Options(Role::kClient);
+  options.max_unacked_messages = 2;
+  client_.s = std::make_unique<Session>(options);
+  ASSERT_TRUE(Send(client_, "1").ok());
+  ASSERT_TRUE(Send(client_, "2").ok());
+  EXPECT_TRUE(absl::IsResourceExhausted(Send(client_, "3")));
+  Connect();  // the two queued while disconnected go out now
+  EXPECT_EQ(client_.s->stats().unacked_messages, 0u);
+  EXPECT_TRUE(Send(client_, "3").ok());
+}
+
+TEST_F(SessionPair, OversizeCallIsRefused) {
+  EXPECT_TRUE(
+      absl::IsInvalidArgument(Send(client_, std::string(2 << 20, 'x'))));
+}
+
+TEST_F(SessionPair, FramesStayUnderMaxFrameBytes) {
+  Connect();
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_TRUE(Send(client_, std::string(100 << 10, 'x')).ok());
+  }
+  int big = 0;
+  while (client_.s->HasFrame()) {
+    std::string frame = client_.s->TakeFrame();
+    EXPECT_LE(frame.size(), size_t{1} << 20);
+    server_.s->OnFrame(frame);
+    ++big;
+  }
+  EXPECT_GE(big, 4);
+  Pump();
+  EXPECT_EQ(server_.s->stats().processed_through, 40u);
+}
+
+TEST_F(SessionPair, ResumeRetransmitsEverythingAboveReceivedThrough) {
+  Connect();
+  std::vector<std::string> got;
+  server_.handler = [&](Side& side, Delivery& d) {
+    got.push_back(d.payload);
+    side.s->Finish(d.id, std::string());
+  };
+  ASSERT_TRUE(Send(client_, "1").ok());
+  Pump();
+  ASSERT_TRUE(Send(client_, "2").ok());
+  // "2" reaches the server and is processed, but its ACK and "3" are lost.
+  server_.s->OnFrame(client_.s->TakeFrame());
+  server_.Drain();
+  ASSERT_TRUE(Send(client_, "3").ok());
+  ASSERT_FALSE(client_.s->TakeFrame().empty());
+  Disconnect();
+  ASSERT_TRUE(Send(client_, "4").ok());  // queued while disconnected
+  server_.s->OnConnected();
+  client_.s->OnConnected();
+  Pump();
+  EXPECT_EQ(client_.Count(EventType::kResumed), 1);
+  EXPECT_EQ(got, (std::vector<std::string>{"1", "2", "3", "4"}));
+  EXPECT_EQ(client_.s->stats().unacked_messages, 0u);
+}
+
+TEST_F(SessionPair, DuplicatesAreDroppedAndAckedAgain) {
+  Connect();
+  int delivered = 0;
+  server_.handler = [&](Side& side, Delivery& d) {
+    ++delivered;
+    side.s->Finish(d.id, std::string());
+  };
+  ASSERT_TRUE(Send(client_, "1").ok());
+  std::string frame = client_.s->TakeFrame();
+  server_.s->OnFrame(frame);
+  server_.Drain();
+  server_.s->OnFrame(frame);  // the same MSG again
+  server_.Drain();
+  EXPECT_EQ(delivered, 1);
+  EXPECT_TRUE(server_.s->HasFrame());
+  Pump();
+  EXPECT_EQ(client_.s->stats().unacked_messages, 0u);
+}
+
+TEST_F(SessionPair, NewSessionResendsUnackedCallsRenumbered) {
+  Connect();
+  server_.handler = [](Side& side, Delivery& d) { side.held.push_back(d); };
+  std::vector<absl::Status> done;
+  for (const char* p : {"a", "b"}) {
+    ASSERT_TRUE(Send(client_, p, [&](absl::StatusOr<std::string> r) {
+                  done.push_back(r.status());
+                }).ok());
+  }
+  Pump();
+  Disconnect();
+  // The server forgot the session (restart): a fresh core with a new id.
+  server_.s = std::make_unique<Session>(Options(Role::kServer, "server-id-2"));
+  server_.held.clear();
+  server_.handler = [](Side& side, Delivery& d) {
+    side.s->Finish(d.id, std::string());
+  };
+  Connect();
+  EXPECT_EQ(client_.Count(EventType::kNewSession), 2);
+  EXPECT_EQ(client_.s->session_id(), "server-id-2");
+  ASSERT_EQ(done.size(), 2u);
+  EXPECT_TRUE(done[0].ok() && done[1].ok());
+  EXPECT_EQ(server_.s->stats().processed_through, 2u);
+}
+
+// --- Bad input: each refused with a clear error, never fatal to the process.
+
+TEST_F(SessionPair, GarbageClosesWithInvalidPayload) {
+  Connect();
+  server_.s->OnFrame("\xff\xfe garbage");
+  server_.Drain();
+  ASSERT_EQ(server_.closes.size(), 1u);
+  EXPECT_EQ(server_.closes[0].code, wire::kCloseInvalidPayload);
+  absl::StatusOr<wire::Frame> error = wire::DecodeFrame(server_.s->TakeFrame());
+  ASSERT_TRUE(error.ok());
+  ASSERT_TRUE(error->envelopes(0).has_error());
+  EXPECT_TRUE(error->envelopes(0).error().fatal());
+}
+
+TEST_F(SessionPair, MsgBeforeHelloIsAProtocolError) {
+  server_.s->OnConnected();
+  wire::Envelope envelope;
+  envelope.mutable_msg()->set_seq(1);
+  envelope.mutable_msg()->set_method("t.S/M");
+  server_.s->OnFrame(wire::EncodeFrame({envelope}));
+  server_.Drain();
+  ASSERT_EQ(server_.closes.size(), 1u);
+  EXPECT_EQ(server_.closes[0].code, wire::kCloseProtocolError);
+  EXPECT_NE(server_.closes[0].reason.find("MSG before the handshake"),
+            std::string::npos);
+}
+
+TEST_F(SessionPair, UnknownKindGetsANonFatalError) {
+  Connect();
+  wire::Frame frame;
+  wire::Envelope* unknown = frame.add_envelopes();
+  unknown->GetReflection()->MutableUnknownFields(unknown)->AddVarint(99, 1);
+  server_.s->OnFrame(frame.SerializeAsString());
+  server_.Drain();
+  EXPECT_TRUE(server_.closes.empty());
+  EXPECT_EQ(server_.Count(EventType::kError), 1);
+  Pump();
+  EXPECT_EQ(client_.Count(EventType::kError), 1);
+  EXPECT_TRUE(absl::IsUnimplemented(client_.events.back().status));
+  ASSERT_TRUE(Send(client_, "still fine").ok());
+  Pump();
+  EXPECT_EQ(server_.s->stats().processed_through, 1u);
+}
+
+TEST_F(SessionPair, SequenceGapIsAProtocolError) {
+  Connect();
+  wire::Envelope envelope;
+  envelope.mutable_msg()->set_seq(5);
+  envelope.mutable_msg()->set_method("t.S/M");
+  server_.s->OnFrame(wire::EncodeFrame({envelope}));
+  server_.Drain();
+  ASSERT_EQ(server_.closes.size(), 1u);
+  EXPECT_NE(server_.closes[0].reason.find("expected seq 1, got 5"),
+            std::string::npos);
+}
+
+TEST_F(SessionPair, AckBeyondWhatWasSentIsAProtocolError) {
+  Connect();
+  wire::Envelope envelope;
+  envelope.mutable_ack()->set_through(3);
+  client_.s->OnFrame(wire::EncodeFrame({envelope}));
+  client_.Drain();
+  ASSERT_EQ(client_.closes.size(), 1u);
+  EXPECT_EQ(client_.closes[0].code, wire::kCloseProtocolError);
+}
+
+TEST_F(SessionPair, WrongProtocolVersionIsRefused) {
+  server_.s->OnConnected();
+  wire::Envelope envelope;
+  envelope.mutable_hello()->set_protocol_version(99);
+  server_.s->OnFrame(wire::EncodeFrame({envelope}));
+  server_.Drain();
+  ASSERT_EQ(server_.closes.size(), 1u);
+  EXPECT_NE(server_.closes[0].reason.find("protocol version 99"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace parley::session

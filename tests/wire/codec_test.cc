@@ -1,0 +1,94 @@
+#include "runtime/wire/codec.h"
+
+#include "gtest/gtest.h"
+
+namespace parley::wire {
+namespace {
+
+Envelope MsgEnvelope(uint64_t seq, const std::string& method) {
+  Envelope envelope;
+  envelope.mutable_msg()->set_seq(seq);
+  envelope.mutable_msg()->set_method(method);
+  envelope.mutable_msg()->set_payload(std::string("\0\1\2", 3));
+  return envelope;
+}
+
+TEST(Codec, FrameRoundTripKeepsEnvelopesInOrder) {
+  std::vector<Envelope> envelopes = {MsgEnvelope(1, "a.B/C"),
+                                     MsgEnvelope(2, "a.B/D")};
+  envelopes.emplace_back().mutable_ack()->set_through(7);
+  absl::StatusOr<Frame> frame = DecodeFrame(EncodeFrame(envelopes));
+  ASSERT_TRUE(frame.ok()) << frame.status();
+  ASSERT_EQ(frame->envelopes_size(), 3);
+  EXPECT_EQ(frame->envelopes(0).msg().method(), "a.B/C");
+  EXPECT_EQ(frame->envelopes(1).msg().payload(), std::string("\0\1\2", 3));
+  EXPECT_EQ(frame->envelopes(2).ack().through(), 7u);
+}
+
+TEST(Codec, GarbageBytesAreRefused) {
+  absl::StatusOr<Frame> frame = DecodeFrame("\xff\xff\xff\xff garbage");
+  EXPECT_TRUE(absl::IsInvalidArgument(frame.status())) << frame.status();
+}
+
+TEST(Codec, TruncatedFrameIsRefused) {
+  std::string bytes = EncodeFrame({MsgEnvelope(1, "a.B/C")});
+  absl::StatusOr<Frame> frame = DecodeFrame(bytes.substr(0, bytes.size() - 2));
+  EXPECT_TRUE(absl::IsInvalidArgument(frame.status())) << frame.status();
+}
+
+TEST(Codec, EmptyFrameIsRefused) {
+  EXPECT_TRUE(absl::IsInvalidArgument(DecodeFrame("").status()));
+}
+
+TEST(Codec, UnknownKindIsUnimplementedAndNamesTheField) {
+  // Envelope field 42, varint 1: a kind from some future protocol.
+  Frame frame;
+  Envelope* envelope = frame.add_envelopes();
+  envelope->GetReflection()->MutableUnknownFields(envelope)->AddVarint(42, 1);
+  absl::StatusOr<Frame> decoded = DecodeFrame(frame.SerializeAsString());
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  absl::Status status = Validate(decoded->envelopes(0));
+  EXPECT_TRUE(absl::IsUnimplemented(status)) << status;
+  EXPECT_NE(status.message().find("field 42"), absl::string_view::npos);
+}
+
+TEST(Codec, MsgWithSeqZeroIsInvalid) {
+  EXPECT_TRUE(absl::IsInvalidArgument(Validate(MsgEnvelope(0, "a.B/C"))));
+}
+
+TEST(Codec, MalformedMethodNamesAreInvalid) {
+  for (const char* name : {"", "a.B", "/C", "a.B/", "a..B/C", "a.B/C/D",
+                           "1a.B/C", "a.B/C-D", ".a.B/C"}) {
+    EXPECT_FALSE(IsValidMethodName(name)) << name;
+    EXPECT_TRUE(absl::IsInvalidArgument(Validate(MsgEnvelope(1, name))))
+        << name;
+  }
+  for (const char* name : {"a.B/C", "B/C", "pkg.sub.Svc_2/Do_it"}) {
+    EXPECT_TRUE(IsValidMethodName(name)) << name;
+  }
+}
+
+TEST(Codec, ReplyNeedsSeqTargetAndKnownCode) {
+  Envelope envelope;
+  Reply* reply = envelope.mutable_reply();
+  reply->set_seq(1);
+  reply->set_in_reply_to(3);
+  EXPECT_TRUE(Validate(envelope).ok());
+  reply->set_code(17);
+  EXPECT_TRUE(absl::IsInvalidArgument(Validate(envelope)));
+  reply->set_code(5);
+  reply->set_in_reply_to(0);
+  EXPECT_TRUE(absl::IsInvalidArgument(Validate(envelope)));
+}
+
+TEST(Codec, StatusSurvivesTheWire) {
+  Envelope envelope = MakeError(absl::NotFoundError("no such thing"), true);
+  absl::Status status =
+      StatusFromWire(envelope.error().code(), envelope.error().message());
+  EXPECT_EQ(status, absl::NotFoundError("no such thing"));
+  EXPECT_TRUE(envelope.error().fatal());
+  EXPECT_TRUE(absl::IsUnknown(StatusFromWire(99, "odd")));
+}
+
+}  // namespace
+}  // namespace parley::wire
