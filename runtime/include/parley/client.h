@@ -1,0 +1,79 @@
+// parley/client.h — one session with a Parley server over a WebSocket.
+//
+//   parley::ClientOptions options;
+//   options.url = "ws://127.0.0.1:7000/";
+//   parley::Client client(options);
+//   PARLEY_CHECK_OK(client.AddService(&my_listener));  // optional
+//   PARLEY_CHECK_OK(client.Start());
+//   echo::Echo::Stub stub(client.channel());
+//   absl::StatusOr<echo::Shouted> r = stub.ShoutBlocking(words);
+//   client.Stop();
+//
+// Calls made before the connection is open are queued (bounded) and sent
+// once the handshake completes.
+//
+// Thread safety: AddService before Start; everything else is thread-safe.
+// Handlers, callbacks and events run on the client's single I/O thread.
+#ifndef PARLEY_CLIENT_H_
+#define PARLEY_CLIENT_H_
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "parley/events.h"
+#include "parley/rpc.h"
+
+namespace parley {
+
+struct ClientOptions {
+  // "ws://host:port/path".
+  std::string url;
+  // Largest WebSocket message accepted from the server.
+  size_t max_message_bytes = 16 << 20;
+  // Calls accepted and not yet acked by the server, including those queued
+  // while not connected; above them calls return ResourceExhausted.
+  size_t max_unacked_messages = 1 << 16;
+  size_t max_unacked_bytes = 64 << 20;
+  // Time allowed for the TCP connect and WebSocket opening handshake.
+  absl::Duration connect_timeout = absl::Seconds(10);
+  EventCallback on_event;
+};
+
+class Client {
+ public:
+  explicit Client(ClientOptions options);
+  // Stops the client if it is running.
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Hosts `service` for the server to call (it must outlive the Client).
+  // Before Start only.
+  absl::Status AddService(Service* service);
+
+  // Starts dialling. InvalidArgument for a malformed url; the connection's
+  // outcome arrives as events (or through WaitConnected).
+  absl::Status Start();
+
+  // Blocks until the session is open: OK, or Unavailable when the
+  // connection failed or closed, DeadlineExceeded after `timeout`.
+  absl::Status WaitConnected(absl::Duration timeout);
+
+  // The calling end for generated stubs; valid for the Client's life.
+  std::shared_ptr<Channel> channel() const;
+
+  // Says GOODBYE, fails pending calls with Cancelled, closes the
+  // connection and joins the I/O thread. Idempotent; not from a handler.
+  void Stop();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace parley
+
+#endif  // PARLEY_CLIENT_H_

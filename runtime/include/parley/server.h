@@ -1,0 +1,77 @@
+// parley/server.h — hosts services for WebSocket clients and calls theirs.
+//
+//   EchoImpl echo;                          // a generated X::Service subclass
+//   parley::ServerOptions options;          // 127.0.0.1, any free port
+//   parley::Server server(options);
+//   PARLEY_CHECK_OK(server.AddService(&echo));
+//   PARLEY_CHECK_OK(server.Start());
+//   std::cout << "listening on " << server.port() << "\n";
+//   ...
+//   server.Stop();
+//
+// A handler reaches the calling client's own services through
+// `context.peer` (see parley/rpc.h), e.g. to push a notice back.
+//
+// Thread safety: AddService before Start; Start, Stop and port are
+// thread-safe. Handlers, callbacks and events run on the server's single
+// I/O thread.
+#ifndef PARLEY_SERVER_H_
+#define PARLEY_SERVER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "parley/events.h"
+#include "parley/rpc.h"
+
+namespace parley {
+
+struct ServerOptions {
+  // Address to listen on; port 0 picks a free port (see Server::port()).
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;
+  // Largest WebSocket message accepted; larger ones close the connection
+  // with 1009 before they are buffered whole.
+  size_t max_message_bytes = 16 << 20;
+  // Per session: calls sent to the client and not yet acked.
+  size_t max_unacked_messages = 1 << 16;
+  size_t max_unacked_bytes = 64 << 20;
+  // Every event of every session; `Event::peer` names the client.
+  EventCallback on_event;
+};
+
+class Server {
+ public:
+  explicit Server(ServerOptions options);
+  // Stops the server if it is running.
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Hosts `service` (it must outlive the Server). Before Start only.
+  // AlreadyExists for a second service of the same name.
+  absl::Status AddService(Service* service);
+
+  // Listens and serves. Unavailable when the address cannot be bound;
+  // FailedPrecondition when started twice.
+  absl::Status Start();
+
+  // The bound port, once started.
+  uint16_t port() const;
+
+  // Ends every session (GOODBYE, pending calls fail with Cancelled),
+  // closes the connections and joins the I/O thread. Idempotent; must not
+  // be called from a handler.
+  void Stop();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace parley
+
+#endif  // PARLEY_SERVER_H_

@@ -1,0 +1,134 @@
+#include "parley/client.h"
+
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "runtime/rpc/registry.h"
+#include "runtime/transport/session_link.h"
+#include "runtime/transport/ws.h"
+
+namespace parley {
+
+class Client::Impl {
+ public:
+  explicit Impl(ClientOptions options)
+      : options_(std::move(options)),
+        loop_(std::make_unique<transport::IoLoop>()) {
+    session::SessionOptions session_options;
+    session_options.role = session::Role::kClient;
+    session_options.max_unacked_messages = options_.max_unacked_messages;
+    session_options.max_unacked_bytes = options_.max_unacked_bytes;
+    session_options.max_frame_bytes = options_.max_message_bytes;
+    link_ = std::make_shared<transport::SessionLink>(
+        loop_.get(), &registry_, std::move(session_options),
+        [this](const Event& event) { OnEvent(event); });
+  }
+  ~Impl() {
+    Stop();
+    ws_.reset();    // the endpoint's sockets belong to the loop's context
+    loop_.reset();  // joins the I/O thread before the members it uses go
+  }
+
+  absl::Status AddService(Service* service) {
+    absl::MutexLock lock(&mu_);
+    if (ws_ != nullptr) {
+      return absl::FailedPreconditionError("AddService after Start");
+    }
+    return registry_.Add(service);
+  }
+
+  absl::Status Start() {
+    absl::MutexLock lock(&mu_);
+    if (ws_ != nullptr) return absl::FailedPreconditionError("started twice");
+    transport::WsClientOptions ws_options;
+    ws_options.max_message_bytes = options_.max_message_bytes;
+    ws_options.open_timeout = options_.connect_timeout;
+    ws_ = transport::WsClient::Create(loop_.get(), ws_options);
+    auto handler = std::make_shared<transport::LinkHandler>(
+        link_, [this](bool opened, uint16_t code, absl::string_view reason) {
+          if (!opened) {
+            OnEvent(Event{EventType::kDisconnected,
+                          absl::UnavailableError(
+                              absl::StrCat("cannot connect to ", options_.url,
+                                           ": ", reason, " (", code, ")"))});
+          }
+        });
+    return ws_->Connect(options_.url, std::move(handler));
+  }
+
+  absl::Status WaitConnected(absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    auto settled = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return connected_ || !last_error_.ok();
+    };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&settled), timeout)) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("not connected to ", options_.url, " within ",
+                       absl::FormatDuration(timeout)));
+    }
+    return connected_ ? absl::OkStatus() : last_error_;
+  }
+
+  std::shared_ptr<Channel> channel() const { return link_; }
+
+  void Stop() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (ws_ == nullptr || stopped_) return;
+      stopped_ = true;
+    }
+    // Not under mu_: the loop thread takes it to record events.
+    transport::RunOnLoop(*loop_, [this] {
+      link_->Stop(absl::CancelledError("client stopped"));
+    });
+    ws_->Stop();
+    transport::RunOnLoop(*loop_, [this] {
+      OnEvent(Event{EventType::kStopped, absl::OkStatus()});
+    });
+  }
+
+ private:
+  // Loop thread.
+  void OnEvent(const Event& event) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (event.type == EventType::kConnected) {
+        connected_ = true;
+        last_error_ = absl::OkStatus();
+      } else if (event.type == EventType::kDisconnected) {
+        connected_ = false;
+        last_error_ = event.status;
+      }
+    }
+    if (options_.on_event != nullptr) options_.on_event(event);
+  }
+
+  const ClientOptions options_;
+  mutable absl::Mutex mu_;
+  rpc::ServiceRegistry registry_;
+  std::unique_ptr<transport::IoLoop> loop_;
+  std::shared_ptr<transport::SessionLink> link_;
+  std::unique_ptr<transport::WsClient> ws_ ABSL_GUARDED_BY(mu_);
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  bool connected_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status last_error_ ABSL_GUARDED_BY(mu_);
+};
+
+Client::Client(ClientOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
+Client::~Client() { Stop(); }
+absl::Status Client::AddService(Service* service) {
+  return impl_->AddService(service);
+}
+absl::Status Client::Start() { return impl_->Start(); }
+absl::Status Client::WaitConnected(absl::Duration timeout) {
+  return impl_->WaitConnected(timeout);
+}
+std::shared_ptr<Channel> Client::channel() const { return impl_->channel(); }
+void Client::Stop() { impl_->Stop(); }
+
+}  // namespace parley

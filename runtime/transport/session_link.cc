@@ -1,0 +1,180 @@
+#include "runtime/transport/session_link.h"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "runtime/wire/close_codes.h"
+
+namespace parley::transport {
+
+SessionLink::SessionLink(IoLoop* loop, const rpc::ServiceRegistry* services,
+                         session::SessionOptions options,
+                         EventCallback on_event)
+    : loop_(loop),
+      services_(services),
+      on_event_(std::move(on_event)),
+      session_(std::move(options)) {}
+
+absl::Status SessionLink::Call(const MethodInfo& method, std::string payload,
+                               const CallOptions& options,
+                               RawDoneCallback done) {
+  absl::Duration ack_within =
+      options.ack_within.value_or(method.default_ack_within);
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<uint64_t> seq = session_.Call(
+      method.full_name, std::move(payload), method.kind == MethodKind::kRequest,
+      ack_within, std::move(done), absl::Now());
+  if (!seq.ok()) return seq.status();
+  ScheduleFlushLocked();
+  return absl::OkStatus();
+}
+
+bool SessionLink::OnIoThread() const { return loop_->OnLoopThread(); }
+
+void SessionLink::Attach(std::shared_ptr<WsConnection> connection) {
+  absl::MutexLock lock(&mu_);
+  peer_ = connection->RemoteEndpoint();
+  connection_ = std::move(connection);
+  session_.OnConnected();
+  ScheduleFlushLocked();
+}
+
+void SessionLink::OnBinary(absl::string_view bytes) {
+  absl::MutexLock lock(&mu_);
+  session_.OnFrame(bytes);
+  ScheduleFlushLocked();
+}
+
+void SessionLink::Detach(uint16_t code, absl::string_view reason) {
+  {
+    absl::MutexLock lock(&mu_);
+    connection_ = nullptr;
+    session_.OnDisconnected(absl::UnavailableError(
+        absl::StrCat("connection closed (", code, " ", reason, ")")));
+  }
+  Pump();
+}
+
+void SessionLink::Stop(const absl::Status& status) {
+  {
+    absl::MutexLock lock(&mu_);
+    session_.Stop(status);
+  }
+  Pump();
+}
+
+bool SessionLink::open() const {
+  absl::MutexLock lock(&mu_);
+  return session_.open();
+}
+
+void SessionLink::ScheduleFlushLocked() {
+  if (flush_scheduled_) return;
+  flush_scheduled_ = true;
+  loop_->Post([self = shared_from_this()] { self->Pump(); });
+}
+
+void SessionLink::Pump() {
+  session::Effects effects;
+  std::vector<std::string> frames;
+  std::shared_ptr<WsConnection> connection;
+  std::string peer;
+  absl::Time next_deadline;
+  {
+    absl::MutexLock lock(&mu_);
+    flush_scheduled_ = false;
+    effects = session_.TakeEffects();
+    while (session_.HasFrame()) frames.push_back(session_.TakeFrame());
+    connection = connection_;
+    peer = peer_;
+    next_deadline = session_.NextDeadline();
+  }
+  if (connection != nullptr) {
+    for (std::string& frame : frames) {
+      // A failed send means the connection is closing; Detach follows and
+      // the session keeps everything unacked for the next one.
+      connection->Send(std::move(frame)).IgnoreError();
+    }
+    if (effects.close) {
+      connection->Close(effects.close->code, effects.close->reason);
+    }
+  }
+  for (session::Completion& completion : effects.completions) {
+    completion.done(std::move(completion.result));
+  }
+  if (on_event_ != nullptr) {
+    for (Event& event : effects.events) {
+      event.peer = peer;
+      on_event_(event);
+    }
+  }
+  for (session::Delivery& delivery : effects.deliveries) {
+    Dispatch(std::move(delivery));
+  }
+  ArmDeadlineTimer(next_deadline);
+}
+
+void SessionLink::Dispatch(session::Delivery delivery) {
+  const rpc::ServiceRegistry::Entry* entry = services_->Find(delivery.method);
+  if (entry == nullptr) {
+    Finish(delivery.id, absl::UnimplementedError(
+                            absl::StrCat("no method ", delivery.method)));
+    return;
+  }
+  std::weak_ptr<SessionLink> weak = weak_from_this();
+  session::DeliveryId id = delivery.id;
+  RawResponder responder([weak, id](absl::StatusOr<std::string> result) {
+    if (auto self = weak.lock()) self->Finish(id, std::move(result));
+  });
+  CallContext context{entry->handler->info, id.seq, shared_from_this()};
+  entry->handler->invoke(entry->service, context, delivery.payload,
+                         std::move(responder));
+}
+
+void SessionLink::Finish(session::DeliveryId id,
+                         absl::StatusOr<std::string> result) {
+  absl::MutexLock lock(&mu_);
+  session_.Finish(id, std::move(result));
+  ScheduleFlushLocked();
+}
+
+void SessionLink::ArmDeadlineTimer(absl::Time deadline) {
+  if (deadline >= armed_deadline_) return;
+  armed_deadline_ = deadline;
+  std::weak_ptr<SessionLink> weak = weak_from_this();
+  deadline_timer_ = loop_->RunAfter(
+      std::max(deadline - absl::Now(), absl::ZeroDuration()), [weak] {
+        auto self = weak.lock();
+        if (self == nullptr) return;
+        self->armed_deadline_ = absl::InfiniteFuture();
+        absl::MutexLock lock(&self->mu_);
+        self->session_.Tick(absl::Now());
+        self->ScheduleFlushLocked();
+      });
+}
+
+void LinkHandler::OnOpen(std::shared_ptr<WsConnection> connection) {
+  opened_ = true;
+  link_->Attach(std::move(connection));
+}
+
+void LinkHandler::OnBinary(absl::string_view bytes) { link_->OnBinary(bytes); }
+
+void LinkHandler::OnClose(uint16_t code, absl::string_view reason) {
+  if (opened_) link_->Detach(code, reason);
+  if (on_close_ != nullptr) on_close_(opened_, code, reason);
+}
+
+void RunOnLoop(IoLoop& loop, std::function<void()> fn) {
+  absl::Notification done;
+  loop.Post([&] {
+    fn();
+    done.Notify();
+  });
+  done.WaitForNotification();
+}
+
+}  // namespace parley::transport

@@ -1,0 +1,106 @@
+// Binds one sans-I/O session core to the WebSocket connection it currently
+// runs on: feeds it received bytes, writes its frames, dispatches its
+// deliveries to the hosted services, runs completions and events, and arms
+// its deadline timer. It is the parley::Channel that stubs call.
+//
+//   auto link = std::make_shared<SessionLink>(&loop, &registry, options, cb);
+//   link->Attach(connection);     // from WsHandler::OnOpen
+//   link->OnBinary(bytes);        // from WsHandler::OnBinary
+//   link->Detach(code, reason);   // from WsHandler::OnClose
+//
+// Thread safety: Call and Finish (through responders) are thread-safe; the
+// session core sits behind `mu_`. Attach, OnBinary, Detach and all effects
+// run on the loop thread, never under `mu_`.
+#ifndef PARLEY_RUNTIME_TRANSPORT_SESSION_LINK_H_
+#define PARLEY_RUNTIME_TRANSPORT_SESSION_LINK_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "parley/events.h"
+#include "parley/rpc.h"
+#include "runtime/rpc/registry.h"
+#include "runtime/session/session.h"
+#include "runtime/transport/ws.h"
+
+namespace parley::transport {
+
+class SessionLink : public Channel,
+                    public std::enable_shared_from_this<SessionLink> {
+ public:
+  // `loop` and `services` must outlive every use of the link until Stop.
+  SessionLink(IoLoop* loop, const rpc::ServiceRegistry* services,
+              session::SessionOptions options, EventCallback on_event);
+
+  // Channel.
+  absl::Status Call(const MethodInfo& method, std::string payload,
+                    const CallOptions& options, RawDoneCallback done) override;
+  bool OnIoThread() const override;
+
+  // Loop thread: the connection is open / delivered bytes / ended.
+  void Attach(std::shared_ptr<WsConnection> connection);
+  void OnBinary(absl::string_view bytes);
+  void Detach(uint16_t code, absl::string_view reason);
+
+  // Loop thread: ends the session. GOODBYE is written (if connected),
+  // pending calls fail with `status`, later calls are refused.
+  void Stop(const absl::Status& status);
+
+  // True once the handshake completed on the current connection.
+  bool open() const;
+
+ private:
+  // Runs the session's outputs; posted after every input (coalescing).
+  void Pump();
+  void ScheduleFlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Dispatch(session::Delivery delivery);
+  void Finish(session::DeliveryId id, absl::StatusOr<std::string> result);
+  void ArmDeadlineTimer(absl::Time deadline);
+
+  IoLoop* const loop_;
+  const rpc::ServiceRegistry* const services_;
+  const EventCallback on_event_;
+
+  mutable absl::Mutex mu_;
+  session::Session session_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<WsConnection> connection_ ABSL_GUARDED_BY(mu_);
+  bool flush_scheduled_ ABSL_GUARDED_BY(mu_) = false;
+  std::string peer_ ABSL_GUARDED_BY(mu_);
+
+  // Loop thread only.
+  std::unique_ptr<Timer> deadline_timer_;
+  absl::Time armed_deadline_ = absl::InfiniteFuture();
+};
+
+// Forwards one connection's transport callbacks to a SessionLink.
+class LinkHandler : public WsHandler {
+ public:
+  // `on_close(opened, code, reason)` runs after the link saw the close.
+  using CloseCallback =
+      std::function<void(bool opened, uint16_t code, absl::string_view reason)>;
+  LinkHandler(std::shared_ptr<SessionLink> link, CloseCallback on_close)
+      : link_(std::move(link)), on_close_(std::move(on_close)) {}
+
+  void OnOpen(std::shared_ptr<WsConnection> connection) override;
+  void OnBinary(absl::string_view bytes) override;
+  void OnClose(uint16_t code, absl::string_view reason) override;
+
+ private:
+  std::shared_ptr<SessionLink> link_;
+  CloseCallback on_close_;
+  bool opened_ = false;
+};
+
+// Runs `fn` on `loop`'s thread and returns once it has run. Not from the
+// loop thread.
+void RunOnLoop(IoLoop& loop, std::function<void()> fn);
+
+}  // namespace parley::transport
+
+#endif  // PARLEY_RUNTIME_TRANSPORT_SESSION_LINK_H_

@@ -1,0 +1,232 @@
+// Parley Client and Server over real loopback WebSockets.
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "calc.parley.h"
+#include "gtest/gtest.h"
+#include "parley/client.h"
+#include "parley/server.h"
+
+namespace parley {
+namespace {
+
+using test::Num;
+
+constexpr absl::Duration kWait = absl::Seconds(30);
+
+Num MakeNum(int64_t value) {
+  Num num;
+  num.set_value(value);
+  return num;
+}
+
+class CalcService : public test::Calc::Service {
+ public:
+  void Double(CallContext& context, const Num& request,
+              Responder<Num> responder) override {
+    RememberPeer(context);
+    responder.Finish(MakeNum(request.value() * 2));
+  }
+  void Note(CallContext& context, const Num& request,
+            Responder<google::protobuf::Empty> responder) override {
+    RememberPeer(context);
+    absl::MutexLock lock(&mu_);
+    notes_.push_back(request.value());
+    responder.Finish();
+  }
+  void Fail(CallContext&, const Num& request,
+            Responder<Num> responder) override {
+    responder.Fail(absl::NotFoundError(absl::StrCat("no ", request.value())));
+  }
+
+  // The channel back to the first client that called.
+  std::shared_ptr<Channel> AwaitPeer() {
+    absl::MutexLock lock(&mu_);
+    auto has_peer = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return peer_ != nullptr;
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&has_peer), kWait);
+    return peer_;
+  }
+  std::vector<int64_t> notes() {
+    absl::MutexLock lock(&mu_);
+    return notes_;
+  }
+
+ private:
+  void RememberPeer(CallContext& context) {
+    absl::MutexLock lock(&mu_);
+    if (peer_ == nullptr) peer_ = context.peer;
+  }
+  absl::Mutex mu_;
+  std::shared_ptr<Channel> peer_ ABSL_GUARDED_BY(mu_);
+  std::vector<int64_t> notes_ ABSL_GUARDED_BY(mu_);
+};
+
+class FeedService : public test::Feed::Service {
+ public:
+  void Triple(CallContext&, const Num& request,
+              Responder<Num> responder) override {
+    responder.Finish(MakeNum(request.value() * 3));
+  }
+};
+
+// Counts matched replies; every callback must see its own request's answer.
+class ReplyTally {
+ public:
+  std::function<void(absl::StatusOr<Num>)> Expect(int64_t want) {
+    return [this, want](absl::StatusOr<Num> reply) {
+      absl::MutexLock lock(&mu_);
+      ++done_;
+      if (reply.ok() && reply->value() == want) ++matched_;
+    };
+  }
+  bool AwaitDone(int n) {
+    absl::MutexLock lock(&mu_);
+    auto all = [this, n]()
+                   ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return done_ >= n; };
+    return mu_.AwaitWithTimeout(absl::Condition(&all), kWait);
+  }
+  int matched() {
+    absl::MutexLock lock(&mu_);
+    return matched_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  int done_ ABSL_GUARDED_BY(mu_) = 0;
+  int matched_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+class Loopback : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(server_.AddService(&calc_).ok());
+    ASSERT_TRUE(server_.Start().ok());
+    client_ = NewClient();
+    ASSERT_TRUE(client_->AddService(&feed_).ok());
+    ASSERT_TRUE(client_->Start().ok());
+    ASSERT_TRUE(client_->WaitConnected(kWait).ok());
+  }
+  std::unique_ptr<Client> NewClient() {
+    ClientOptions options;
+    options.url = absl::StrCat("ws://127.0.0.1:", server_.port(), "/");
+    return std::make_unique<Client>(options);
+  }
+
+  CalcService calc_;
+  FeedService feed_;
+  Server server_{ServerOptions()};
+  std::unique_ptr<Client> client_;
+};
+
+TEST_F(Loopback, RequestGetsTypedReply) {
+  test::Calc::Stub stub(client_->channel());
+  absl::StatusOr<Num> reply = stub.DoubleBlocking(MakeNum(21));
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(reply->value(), 42);
+}
+
+TEST_F(Loopback, MessagesArriveInSendOrder) {
+  test::Calc::Stub stub(client_->channel());
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(stub.Note(MakeNum(i)).ok());
+  ASSERT_TRUE(stub.NoteBlocking(MakeNum(100)).ok());
+  std::vector<int64_t> want(101);
+  for (int i = 0; i <= 100; ++i) want[i] = i;
+  EXPECT_EQ(calc_.notes(), want);
+}
+
+TEST_F(Loopback, HandlerErrorReachesTheCaller) {
+  test::Calc::Stub stub(client_->channel());
+  absl::StatusOr<Num> reply = stub.FailBlocking(MakeNum(7));
+  EXPECT_EQ(reply.status(), absl::NotFoundError("no 7"));
+}
+
+TEST_F(Loopback, ThousandConcurrentRequestsEachWayAreMatched) {
+  constexpr int kCalls = 1000;
+  test::Calc::Stub to_server(client_->channel());
+  ASSERT_TRUE(to_server.NoteBlocking(MakeNum(0)).ok());  // server learns peer
+  test::Feed::Stub to_client(calc_.AwaitPeer());
+
+  ReplyTally from_server, from_client;
+  std::thread server_side([&] {
+    for (int i = 0; i < kCalls; ++i) {
+      ASSERT_TRUE(to_client.Triple(MakeNum(i), from_client.Expect(3 * i)).ok());
+    }
+  });
+  for (int i = 0; i < kCalls; ++i) {
+    ASSERT_TRUE(to_server.Double(MakeNum(i), from_server.Expect(2 * i)).ok());
+  }
+  server_side.join();
+  ASSERT_TRUE(from_server.AwaitDone(kCalls));
+  ASSERT_TRUE(from_client.AwaitDone(kCalls));
+  EXPECT_EQ(from_server.matched(), kCalls);
+  EXPECT_EQ(from_client.matched(), kCalls);
+}
+
+TEST_F(Loopback, BlockingCallOnTheIoThreadIsRefused) {
+  test::Calc::Stub stub(client_->channel());
+  absl::Notification done;
+  absl::Status inner;
+  ASSERT_TRUE(stub.Double(MakeNum(1),
+                          [&](absl::StatusOr<Num>) {
+                            inner = stub.DoubleBlocking(MakeNum(2)).status();
+                            done.Notify();
+                          })
+                  .ok());
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(kWait));
+  EXPECT_TRUE(absl::IsFailedPrecondition(inner)) << inner;
+}
+
+TEST_F(Loopback, StopCancelsPendingCallsAndRefusesNewOnes) {
+  // The server holds no call open, so cancel a call the client queues on a
+  // second client that never connects.
+  Server gone{ServerOptions()};
+  ASSERT_TRUE(gone.Start().ok());
+  ClientOptions options;
+  options.url = absl::StrCat("ws://127.0.0.1:", gone.port(), "/");
+  gone.Stop();  // nothing listens there now
+  Client lonely(options);
+  ASSERT_TRUE(lonely.Start().ok());
+  EXPECT_TRUE(absl::IsUnavailable(lonely.WaitConnected(kWait)));
+  test::Calc::Stub stub(lonely.channel());
+  absl::Notification done;
+  absl::Status outcome;
+  ASSERT_TRUE(stub.Note(MakeNum(1),
+                        [&](absl::Status s) {
+                          outcome = s;
+                          done.Notify();
+                        })
+                  .ok());
+  lonely.Stop();
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(kWait));
+  EXPECT_TRUE(absl::IsCancelled(outcome)) << outcome;
+  EXPECT_TRUE(absl::IsFailedPrecondition(stub.Note(MakeNum(2))));
+}
+
+TEST_F(Loopback, EventsReportConnectAndStop) {
+  absl::Mutex mu;
+  std::vector<EventType> seen;
+  ClientOptions options;
+  options.url = absl::StrCat("ws://127.0.0.1:", server_.port(), "/");
+  options.on_event = [&](const Event& event) {
+    absl::MutexLock lock(&mu);
+    seen.push_back(event.type);
+  };
+  Client client(options);
+  ASSERT_TRUE(client.Start().ok());
+  ASSERT_TRUE(client.WaitConnected(kWait).ok());
+  client.Stop();
+  absl::MutexLock lock(&mu);
+  ASSERT_GE(seen.size(), 3u);
+  EXPECT_EQ(seen[0], EventType::kConnected);
+  EXPECT_EQ(seen[1], EventType::kNewSession);
+  EXPECT_EQ(seen.back(), EventType::kStopped);
+}
+
+}  // namespace
+}  // namespace parley
