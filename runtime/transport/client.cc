@@ -47,14 +47,15 @@ class Client::Impl {
     transport::WsClientOptions ws_options;
     ws_options.max_message_bytes = options_.max_message_bytes;
     ws_options.open_timeout = options_.connect_timeout;
+    ws_options.tcp_no_delay = true;  // see Server: sessions coalesce frames
     ws_ = transport::WsClient::Create(loop_.get(), ws_options);
     auto handler = std::make_shared<transport::LinkHandler>(
         link_, [this](bool opened, uint16_t code, absl::string_view reason) {
           if (!opened) {
-            OnEvent(Event{EventType::kDisconnected,
-                          absl::UnavailableError(
-                              absl::StrCat("cannot connect to ", options_.url,
-                                           ": ", reason, " (", code, ")"))});
+            OnEvent(transport::MakeEvent(EventType::kDisconnected,
+                                         absl::UnavailableError(absl::StrCat(
+                                             "cannot connect to ", options_.url,
+                                             ": ", reason, " (", code, ")"))));
           }
         });
     return ws_->Connect(options_.url, std::move(handler));
@@ -86,9 +87,8 @@ class Client::Impl {
       link_->Stop(absl::CancelledError("client stopped"));
     });
     ws_->Stop();
-    transport::RunOnLoop(*loop_, [this] {
-      OnEvent(Event{EventType::kStopped, absl::OkStatus()});
-    });
+    transport::RunOnLoop(
+        *loop_, [this] { OnEvent(transport::MakeEvent(EventType::kStopped)); });
   }
 
  private:

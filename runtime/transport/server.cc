@@ -54,6 +54,9 @@ class Server::Impl {
     ws_options.host = options_.host;
     ws_options.port = options_.port;
     ws_options.max_message_bytes = options_.max_message_bytes;
+    // Sessions coalesce envelopes into frames themselves; Nagle on top
+    // would hold a request behind a delayed TCP ack (~40 ms).
+    ws_options.tcp_no_delay = true;
     absl::StatusOr<std::unique_ptr<transport::WsServer>> ws =
         transport::WsServer::Start(loop_.get(), ws_options,
                                    [this] { return NewConnection(); });
@@ -83,7 +86,7 @@ class Server::Impl {
     ws_->Stop();
     transport::RunOnLoop(*loop_, [this] {
       if (options_.on_event != nullptr) {
-        options_.on_event(Event{EventType::kStopped, absl::OkStatus()});
+        options_.on_event(transport::MakeEvent(EventType::kStopped));
       }
     });
   }

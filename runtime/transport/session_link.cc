@@ -168,6 +168,13 @@ void LinkHandler::OnClose(uint16_t code, absl::string_view reason) {
   if (on_close_ != nullptr) on_close_(opened_, code, reason);
 }
 
+Event MakeEvent(EventType type, absl::Status status) {
+  Event event;
+  event.type = type;
+  event.status = std::move(status);
+  return event;
+}
+
 void RunOnLoop(IoLoop& loop, std::function<void()> fn) {
   absl::Notification done;
   loop.Post([&] {

@@ -97,6 +97,9 @@ class LinkHandler : public WsHandler {
   bool opened_ = false;
 };
 
+// An event with just a type and a status.
+Event MakeEvent(EventType type, absl::Status status = absl::OkStatus());
+
 // Runs `fn` on `loop`'s thread and returns once it has run. Not from the
 // loop thread.
 void RunOnLoop(IoLoop& loop, std::function<void()> fn);

@@ -119,7 +119,8 @@ class BadInput : public ::testing::Test {
     ASSERT_FALSE(received.empty()) << "no ERROR before the close";
     ASSERT_TRUE(received.back().has_error());
     EXPECT_TRUE(received.back().error().fatal());
-    EXPECT_NE(received.back().error().message().find(text), std::string::npos)
+    EXPECT_NE(received.back().error().message().find(std::string(text)),
+              std::string::npos)
         << received.back().error().message();
   }
   void ExpectBystanderWorks() {
