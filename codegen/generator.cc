@@ -36,20 +36,22 @@ bool WriteFile(GeneratorContext* context, const std::string& name,
 bool Generator::Generate(const google::protobuf::FileDescriptor* file,
                          const std::string& parameter,
                          GeneratorContext* context, std::string* error) const {
+  // protoc prints "--parley_out: <file>: " before the error; lines after
+  // the first name the file themselves.
   absl::StatusOr<Parameters> parameters = ParseParameters(parameter);
   if (!parameters.ok()) {
-    *error = absl::StrCat(file->name(), ": ", parameters.status().message());
+    *error = std::string(parameters.status().message());
     return false;
   }
   const std::vector<std::string> problems = Validate(file);
   if (!problems.empty()) {
-    *error = absl::StrJoin(problems, "\n");
+    *error = absl::StrJoin(problems, absl::StrCat("\n", file->name(), ": "));
     return false;
   }
   const FileModel model = BuildFileModel(file, *parameters);
   if (!WriteFile(context, model.header_file, model, &WriteHeader) ||
       !WriteFile(context, model.source_file, model, &WriteSource)) {
-    *error = absl::StrCat(file->name(), ": failed to write the output");
+    *error = "failed to write the output";
     return false;
   }
   return true;

@@ -2,6 +2,7 @@
 
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -16,26 +17,20 @@ using ::google::protobuf::FileDescriptor;
 using ::google::protobuf::MethodDescriptor;
 using ::google::protobuf::ServiceDescriptor;
 
-// Collects problems, each prefixed with the file, service and method it is
-// about.
+// Collects problems, each prefixed with the service and method it is about.
 class Problems {
  public:
-  explicit Problems(const FileDescriptor* file) : file_(file) {}
-
-  void AddForFile(const std::string& what) {
-    lines_.push_back(absl::StrCat(file_->name(), ": ", what));
-  }
+  void Add(const std::string& what) { lines_.push_back(what); }
   void Add(const ServiceDescriptor* service, const MethodDescriptor* method,
            const std::string& what) {
     lines_.push_back(absl::StrCat(
-        file_->name(), ": service ", service->full_name(),
+        "service ", service->full_name(),
         method == nullptr ? "" : absl::StrCat(", method ", method->name()),
         ": ", what));
   }
   std::vector<std::string> Take() { return std::move(lines_); }
 
  private:
-  const FileDescriptor* file_;
   std::vector<std::string> lines_;
 };
 
@@ -52,8 +47,8 @@ void CheckPackage(const FileDescriptor* file, Problems& problems) {
   if (file->package().empty()) return;
   for (absl::string_view part : absl::StrSplit(file->package(), '.')) {
     if (IsCppKeyword(part)) {
-      problems.AddForFile(absl::StrCat("package ", file->package(), ": ",
-                                       KeywordProblem(std::string(part))));
+      problems.Add(absl::StrCat("package ", file->package(), ": ",
+                                KeywordProblem(std::string(part))));
     }
   }
 }
@@ -77,12 +72,17 @@ void CheckMethod(const MethodDescriptor* method, Problems& problems) {
 // Generated members must be unique within the service class.
 void CheckMembers(const ServiceDescriptor* service, Problems& problems) {
   std::map<std::string, GeneratedMember> seen;
-  for (GeneratedMember& member : GeneratedMembers(service)) {
+  for (const GeneratedMember& member : GeneratedMembers(service)) {
     auto [it, inserted] = seen.emplace(member.name, member);
     if (inserted) continue;
-    problems.Add(service, member.method,
-                 absl::StrCat("generated name ", member.name, " (", member.role,
-                              ") clashes with ", it->second.role));
+    // A method's own name needs no explanation; derived names do.
+    const bool derived =
+        member.method == nullptr || member.name != member.method->name();
+    problems.Add(
+        service, member.method,
+        absl::StrCat("generated name ", member.name,
+                     derived ? absl::StrCat(" (", member.role, ")") : "",
+                     " clashes with ", it->second.role));
   }
 }
 
@@ -114,7 +114,7 @@ void CheckService(const ServiceDescriptor* service,
 }  // namespace
 
 std::vector<std::string> Validate(const FileDescriptor* file) {
-  Problems problems(file);
+  Problems problems;
   CheckPackage(file, problems);
   const std::map<std::string, std::string> scope_names =
       ProtobufScopeNames(file);

@@ -3,8 +3,8 @@
 // compile errors in generated code.
 //
 //   std::vector<std::string> problems = Validate(file);
-//   // "echo.proto: service echo.Echo, method Stream: streaming methods are
-//   //  not supported by Parley"
+//   // "service echo.Echo, method Stream: streaming methods are not
+//   //  supported by Parley"
 //
 // Refused: streaming methods; generated names that clash with each other or
 // with protobuf's names in the same package; C++ keywords; ack_within_ms
@@ -25,7 +25,8 @@ namespace parley::codegen {
 // The largest accepted ack_within_ms: one day.
 inline constexpr uint32_t kMaxAckWithinMs = 86400000;
 
-// One line per problem in `file`; empty when code can be generated.
+// One line per problem in `file`, naming the service and method (or the
+// package) but not the file; empty when code can be generated.
 std::vector<std::string> Validate(const google::protobuf::FileDescriptor* file);
 
 }  // namespace parley::codegen
