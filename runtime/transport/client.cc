@@ -43,7 +43,9 @@ class Client::Impl {
 
   absl::Status Start() {
     absl::MutexLock lock(&mu_);
-    if (ws_ != nullptr) return absl::FailedPreconditionError("started twice");
+    if (ws_ != nullptr || stopped_) {
+      return absl::FailedPreconditionError("Start after Start or Stop");
+    }
     transport::WsClientOptions ws_options;
     ws_options.max_message_bytes = options_.max_message_bytes;
     ws_options.open_timeout = options_.connect_timeout;
@@ -79,14 +81,14 @@ class Client::Impl {
   void Stop() {
     {
       absl::MutexLock lock(&mu_);
-      if (ws_ == nullptr || stopped_) return;
+      if (stopped_) return;
       stopped_ = true;
     }
     // Not under mu_: the loop thread takes it to record events.
     transport::RunOnLoop(*loop_, [this] {
       link_->Stop(absl::CancelledError("client stopped"));
     });
-    ws_->Stop();
+    if (ws_ != nullptr) ws_->Stop();
     transport::RunOnLoop(
         *loop_, [this] { OnEvent(transport::MakeEvent(EventType::kStopped)); });
   }

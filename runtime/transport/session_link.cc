@@ -32,7 +32,10 @@ absl::Status SessionLink::Call(const MethodInfo& method, std::string payload,
   return absl::OkStatus();
 }
 
-bool SessionLink::OnIoThread() const { return loop_->OnLoopThread(); }
+bool SessionLink::OnIoThread() const {
+  absl::MutexLock lock(&mu_);
+  return !stopped_ && loop_->OnLoopThread();
+}
 
 void SessionLink::Attach(std::shared_ptr<WsConnection> connection) {
   absl::MutexLock lock(&mu_);
@@ -63,7 +66,11 @@ void SessionLink::Stop(const absl::Status& status) {
     absl::MutexLock lock(&mu_);
     session_.Stop(status);
   }
-  Pump();
+  Pump();  // writes GOODBYE and runs the cancelled calls' callbacks
+  absl::MutexLock lock(&mu_);
+  stopped_ = true;
+  deadline_timer_.reset();
+  armed_deadline_ = absl::InfiniteFuture();
 }
 
 bool SessionLink::open() const {
@@ -72,7 +79,7 @@ bool SessionLink::open() const {
 }
 
 void SessionLink::ScheduleFlushLocked() {
-  if (flush_scheduled_) return;
+  if (flush_scheduled_ || stopped_) return;
   flush_scheduled_ = true;
   loop_->Post([self = shared_from_this()] { self->Pump(); });
 }

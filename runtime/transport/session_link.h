@@ -49,7 +49,8 @@ class SessionLink : public Channel,
   void Detach(uint16_t code, absl::string_view reason);
 
   // Loop thread: ends the session. GOODBYE is written (if connected),
-  // pending calls fail with `status`, later calls are refused.
+  // pending calls fail with `status`, later calls are refused, and the link
+  // never touches the loop again (so it may outlive it).
   void Stop(const absl::Status& status);
 
   // True once the handshake completed on the current connection.
@@ -71,6 +72,7 @@ class SessionLink : public Channel,
   session::Session session_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<WsConnection> connection_ ABSL_GUARDED_BY(mu_);
   bool flush_scheduled_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   std::string peer_ ABSL_GUARDED_BY(mu_);
 
   // Loop thread only.

@@ -8,18 +8,24 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "echo.parley.h"
 #include "parley/client.h"
 
 namespace {
 
+// Prints one whole line; the I/O thread prints notices concurrently.
+void PrintLine(const std::string& line) {
+  std::cout << line + "\n" << std::flush;
+}
+
 // The client's own service, which the server calls.
 class ListenerService : public echo::Listener::Service {
  public:
   void Notice(parley::CallContext&, const echo::Words& request,
               parley::Responder<google::protobuf::Empty> responder) override {
-    std::cout << "notice from server: " << request.text() << std::endl;
+    PrintLine("notice from server: " + request.text());
     absl::MutexLock lock(&mu_);
     ++notices_;
     responder.Finish();
@@ -75,8 +81,7 @@ int main(int argc, char** argv) {
       ++failures;
       continue;
     }
-    std::cout << "reply #" << shouted->count() << ": " << shouted->text()
-              << std::endl;
+    PrintLine(absl::StrCat("reply #", shouted->count(), ": ", shouted->text()));
   }
   if (!listener.WaitForNotices(static_cast<int>(lines.size()),
                                absl::Seconds(10))) {
@@ -84,8 +89,7 @@ int main(int argc, char** argv) {
     ++failures;
   }
   client.Stop();
-  std::cout << (failures == 0 ? "echo_client: all calls succeeded"
-                              : "echo_client: some calls failed")
-            << std::endl;
+  PrintLine(failures == 0 ? "echo_client: all calls succeeded"
+                          : "echo_client: some calls failed");
   return failures == 0 ? 0 : 1;
 }
