@@ -8,8 +8,8 @@
 //   transport::IoLoop loop;                      // starts one I/O thread
 //   auto server = transport::WsServer::Start(&loop, {}, factory);
 //   uint16_t port = (*server)->port();           // bound on 127.0.0.1:0
-//   transport::WsClient client(&loop, {});
-//   client.Connect(absl::StrCat("ws://127.0.0.1:", port, "/"), handler);
+//   auto client = transport::WsClient::Create(&loop, {});
+//   client->Connect(absl::StrCat("ws://127.0.0.1:", port, "/"), handler);
 //
 // Thread safety: IoLoop, WsConnection, WsServer and WsClient are thread-safe.
 // Every WsHandler callback and every timer runs on the loop's thread.
@@ -106,13 +106,17 @@ struct WsServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 0;  // 0 = any free port
   size_t max_message_bytes = 16 << 20;
+  // Sets TCP_NODELAY on accepted sockets. Off by default: Nagle batches
+  // small frames (measurably more throughput, same request/reply p50).
+  bool tcp_no_delay = false;
 };
 
 class WsServer {
  public:
   using HandlerFactory = std::function<std::shared_ptr<WsHandler>()>;
   // Listens on options.host:options.port. `loop` must outlive the server.
-  // `factory` runs on the loop thread, once per accepted connection.
+  // `factory` runs on the loop thread, once per connection whose WebSocket
+  // handshake succeeded (just before that handler's OnOpen).
   static absl::StatusOr<std::unique_ptr<WsServer>> Start(
       IoLoop* loop, const WsServerOptions& options, HandlerFactory factory);
   virtual ~WsServer() = default;
@@ -127,6 +131,8 @@ class WsServer {
 struct WsClientOptions {
   size_t max_message_bytes = 16 << 20;
   absl::Duration open_timeout = absl::Seconds(10);
+  // Sets TCP_NODELAY on the dialled socket (see WsServerOptions).
+  bool tcp_no_delay = false;
 };
 
 class WsClient {

@@ -1,0 +1,233 @@
+// WsClient over websocketpp's asio client (no TLS), with a fast masking RNG.
+//
+// Lifetime: as for the server (ws_server.cc), the ClientCore owning the
+// websocketpp endpoint is retired to the loop and destroyed only once none
+// of its connections exists.
+#include <unistd.h>
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "runtime/transport/ws.h"
+#include "runtime/transport/ws_config.h"
+#include "runtime/transport/ws_link.h"
+#include "runtime/transport/ws_loop_impl.h"
+#include "websocketpp/client.hpp"
+#include "websocketpp/uri.hpp"
+
+namespace parley::transport {
+namespace {
+
+// A ChaCha20 keystream (D. J. Bernstein's original layout: 256-bit key,
+// 64-bit block counter, zero nonce) read out one 32-bit word at a time.
+// Each instance has its own random key, so streams never repeat across
+// instances.
+class ChaCha20Stream {
+ public:
+  ChaCha20Stream() {
+    std::array<uint32_t, 8> key;
+    if (getentropy(key.data(), sizeof(key)) != 0) {
+      std::random_device device;  // no getentropy: slower, still random
+      for (uint32_t& word : key) word = device();
+    }
+    input_ = {
+        0x61707865, 0x3320646e, 0x79622d32, 0x6b206574,  // "expand 32-byte k"
+        key[0],     key[1],     key[2],     key[3],     key[4], key[5],
+        key[6],     key[7],     0,          0,          0,      0};
+  }
+
+  uint32_t Next() {
+    if (used_ == block_.size()) Refill();
+    return block_[used_++];
+  }
+
+ private:
+  static uint32_t Rotl(uint32_t v, int n) { return (v << n) | (v >> (32 - n)); }
+  static void QuarterRound(std::array<uint32_t, 16>& x, int a, int b, int c,
+                           int d) {
+    x[a] += x[b];
+    x[d] = Rotl(x[d] ^ x[a], 16);
+    x[c] += x[d];
+    x[b] = Rotl(x[b] ^ x[c], 12);
+    x[a] += x[b];
+    x[d] = Rotl(x[d] ^ x[a], 8);
+    x[c] += x[d];
+    x[b] = Rotl(x[b] ^ x[c], 7);
+  }
+
+  void Refill() {
+    block_ = input_;
+    for (int i = 0; i < 10; ++i) {
+      QuarterRound(block_, 0, 4, 8, 12);
+      QuarterRound(block_, 1, 5, 9, 13);
+      QuarterRound(block_, 2, 6, 10, 14);
+      QuarterRound(block_, 3, 7, 11, 15);
+      QuarterRound(block_, 0, 5, 10, 15);
+      QuarterRound(block_, 1, 6, 11, 12);
+      QuarterRound(block_, 2, 7, 8, 13);
+      QuarterRound(block_, 3, 4, 9, 14);
+    }
+    for (size_t i = 0; i < block_.size(); ++i) block_[i] += input_[i];
+    if (++input_[12] == 0) ++input_[13];  // 64-bit block counter
+    used_ = 0;
+  }
+
+  std::array<uint32_t, 16> input_;
+  std::array<uint32_t, 16> block_;
+  size_t used_ = block_.size();
+};
+
+using Client = websocketpp::client<ClientConfig>;
+using ClientLink = WsLink<Client>;
+
+// How long Stop waits for servers to answer the close handshake before it
+// drops the sockets.
+constexpr absl::Duration kStopGrace = absl::Seconds(2);
+
+class ClientCore {
+ public:
+  ClientCore(IoLoop* loop, const WsClientOptions& options) : loop_(loop) {
+    // Nothing runs on the endpoint yet, so setting it up here is safe.
+    endpoint_.clear_access_channels(websocketpp::log::alevel::all);
+    endpoint_.clear_error_channels(websocketpp::log::elevel::all);
+    websocketpp::lib::error_code ec;
+    endpoint_.init_asio(&loop->impl()->context(), ec);  // fails only twice
+    endpoint_.set_max_message_size(options.max_message_bytes);
+    // Covers the HTTP upgrade; DNS and TCP connect have websocketpp's fixed
+    // 5 s limits (config timeout_dns_resolve / timeout_connect).
+    endpoint_.set_open_handshake_timeout(
+        absl::ToInt64Milliseconds(options.open_timeout));
+    // Copied into every connection: the copies count them (see Idle).
+    endpoint_.set_tcp_pre_init_handler(
+        [witness = witness_,
+         no_delay = options.tcp_no_delay](websocketpp::connection_hdl hdl) {
+          if (no_delay) SetNoDelay<Client>(hdl);
+        });
+  }
+
+  absl::Status Connect(const std::string& uri,
+                       std::shared_ptr<WsHandler> handler) {
+    if (handler == nullptr) return absl::InvalidArgumentError("null handler");
+    const websocketpp::uri parsed(uri);
+    if (!parsed.get_valid()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("malformed WebSocket uri \"", uri, "\""));
+    }
+    if (parsed.get_scheme() != "ws") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unsupported scheme in \"", uri, "\": only ws:// (no TLS yet)"));
+    }
+    if (!links_.TryReserve()) {
+      return absl::FailedPreconditionError("WsClient is stopped");
+    }
+    // Always posted, so the handler never runs inside Connect.
+    loop_->Post([this, uri, handler = std::move(handler)]() mutable {
+      Dial(uri, std::move(handler));
+    });
+    return absl::OkStatus();
+  }
+
+  // As ServerCore::Stop.
+  void Stop() {
+    IoLoop::Impl* loop = loop_->impl();
+    links_.BeginClosing();
+    if (loop->OnLoopThread()) {
+      links_.CloseAll(kCloseGoingAway, "client stopping");
+      links_.AbortAll(kCloseGoingAway, "client stopped");
+      return;
+    }
+    loop->RunAndWait(
+        [this] { links_.CloseAll(kCloseGoingAway, "client stopping"); });
+    if (links_.AwaitEmpty(kStopGrace)) return;
+    loop->RunAndWait([this] {
+      links_.AbortAll(kCloseAbnormal,
+                      "peer did not answer the close handshake");
+    });
+  }
+
+  // Loop thread; as ServerCore::Idle.
+  bool Idle() const { return witness_.use_count() <= 2; }
+
+ private:
+  // Loop thread. Owns one reserved slot of links_.
+  void Dial(const std::string& uri, std::shared_ptr<WsHandler> handler) {
+    if (links_.closing()) {
+      links_.Release(nullptr);
+      handler->OnClose(kCloseGoingAway, "client stopped before dialling");
+      return;
+    }
+    websocketpp::lib::error_code ec;
+    Client::connection_ptr con = endpoint_.get_connection(uri, ec);
+    if (ec) {
+      links_.Release(nullptr);
+      handler->OnClose(kCloseAbnormal,
+                       absl::StrCat("connect failed: ", ec.message()));
+      return;
+    }
+    auto link = std::make_shared<ClientLink>(
+        loop_, con, std::move(handler),
+        [this](ClientLink* done) { links_.Release(done); });
+    link->Attach();
+    con->set_open_handler(
+        [link](websocketpp::connection_hdl hdl) { link->HandleOpen(hdl); });
+    links_.Add(link);
+    endpoint_.connect(con);
+  }
+
+  IoLoop* const loop_;
+  const std::shared_ptr<const char> witness_ = std::make_shared<const char>();
+  Client endpoint_;
+  LinkSet<ClientLink> links_;
+};
+
+class WsClientImpl final : public WsClient {
+ public:
+  WsClientImpl(IoLoop* loop, const WsClientOptions& options)
+      : loop_(loop), core_(std::make_shared<ClientCore>(loop, options)) {}
+  ~WsClientImpl() override {
+    Stop();
+    ClientCore* raw = core_.get();
+    loop_->impl()->Retire(std::move(core_), [raw] { return raw->Idle(); });
+  }
+
+  absl::Status Connect(const std::string& uri,
+                       std::shared_ptr<WsHandler> handler) override {
+    return core_->Connect(uri, std::move(handler));
+  }
+
+  void Stop() override {
+    absl::MutexLock lock(&stop_mu_);  // a second caller waits for the first
+    if (stopped_) return;
+    stopped_ = true;
+    core_->Stop();
+  }
+
+ private:
+  IoLoop* const loop_;
+  std::shared_ptr<ClientCore> core_;
+  absl::Mutex stop_mu_;
+  bool stopped_ ABSL_GUARDED_BY(stop_mu_) = false;
+};
+
+}  // namespace
+
+uint32_t MaskRng::operator()() const {
+  thread_local ChaCha20Stream stream;
+  return stream.Next();
+}
+
+std::unique_ptr<WsClient> WsClient::Create(IoLoop* loop,
+                                           const WsClientOptions& options) {
+  return std::make_unique<WsClientImpl>(loop, options);
+}
+
+}  // namespace parley::transport

@@ -1,0 +1,347 @@
+// WsLink: the WsConnection over one websocketpp connection, shared by the
+// server and the client (internal; includes websocketpp through its users).
+// LinkSet: the live links of one endpoint, for Stop.
+//
+// Threading: everything websocketpp is touched on the loop thread only.
+// Send/Close/BufferedAmount may be called from any thread; off the loop they
+// post to it, so messages sent from one thread keep their order. Handler
+// callbacks run on the loop thread.
+#ifndef PARLEY_RUNTIME_TRANSPORT_WS_LINK_H_
+#define PARLEY_RUNTIME_TRANSPORT_WS_LINK_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "asio/ip/tcp.hpp"
+#include "runtime/transport/ws.h"
+#include "websocketpp/close.hpp"
+#include "websocketpp/common/connection_hdl.hpp"
+#include "websocketpp/error.hpp"
+#include "websocketpp/frame.hpp"
+
+namespace parley::transport {
+
+// Cuts a close reason to the 123 bytes a close frame can carry, without
+// splitting a UTF-8 sequence (the peer would fail the close with 1007).
+inline std::string TruncateCloseReason(std::string reason) {
+  size_t n = websocketpp::frame::limits::close_reason_size;
+  if (reason.size() <= n) return reason;
+  while (n > 0 && (static_cast<unsigned char>(reason[n]) & 0xC0) == 0x80) --n;
+  reason.resize(n);
+  return reason;
+}
+
+// The websocketpp connection behind a handle, or null once it is gone.
+template <typename Endpoint>
+typename Endpoint::connection_ptr ConnectionOf(
+    const websocketpp::connection_hdl& hdl) {
+  return std::static_pointer_cast<typename Endpoint::connection_type>(
+      hdl.lock());
+}
+
+// For the endpoints' tcp_pre_init handler: runs once the socket is
+// connected (client) or accepted (server).
+template <typename Endpoint>
+void SetNoDelay(const websocketpp::connection_hdl& hdl) {
+  if (auto con = ConnectionOf<Endpoint>(hdl)) {
+    asio::error_code ignored;  // best effort: the socket works either way
+    con->get_raw_socket().set_option(asio::ip::tcp::no_delay(true), ignored);
+  }
+}
+
+template <typename Endpoint>
+class WsLink final : public WsConnection,
+                     public std::enable_shared_from_this<WsLink<Endpoint>> {
+ public:
+  using ConnectionPtr = typename Endpoint::connection_ptr;
+  using MessagePtr = typename Endpoint::message_ptr;
+
+  // `loop` must outlive the link. `on_finished` runs on the loop thread
+  // right after the handler's OnClose.
+  WsLink(IoLoop* loop, ConnectionPtr con, std::shared_ptr<WsHandler> handler,
+         std::function<void(WsLink*)> on_finished)
+      : loop_(loop),
+        con_(std::move(con)),
+        handler_(std::move(handler)),
+        on_finished_(std::move(on_finished)) {}
+
+  // Routes the connection's message/close/fail events here. The handlers
+  // hold the link; the link drops the connection when it finishes, so
+  // there is no cycle. Loop thread (or before the connection starts).
+  void Attach() {
+    auto self = this->shared_from_this();
+    con_->set_message_handler(
+        [self](websocketpp::connection_hdl, MessagePtr msg) {
+          self->HandleMessage(msg);
+        });
+    con_->set_close_handler(
+        [self](websocketpp::connection_hdl) { self->HandleClose(); });
+    con_->set_fail_handler(
+        [self](websocketpp::connection_hdl) { self->HandleFail(); });
+  }
+
+  // WsConnection.
+  absl::Status Send(std::string bytes) override {
+    if (!sendable_.load(std::memory_order_acquire)) return NotOpen();
+    if (loop_->OnLoopThread()) return SendNow(bytes);
+    const size_t size = bytes.size();
+    posted_bytes_.fetch_add(size, std::memory_order_relaxed);
+    loop_->Post([self = this->shared_from_this(), bytes = std::move(bytes)] {
+      self->posted_bytes_.fetch_sub(bytes.size(), std::memory_order_relaxed);
+      // Dropped if the connection closed meanwhile, as any socket would.
+      self->SendNow(bytes).IgnoreError();
+    });
+    return absl::OkStatus();
+  }
+
+  void Close(uint16_t code, std::string reason) override {
+    sendable_.store(false, std::memory_order_release);
+    RunOnLoop([self = this->shared_from_this(), code,
+               reason = TruncateCloseReason(std::move(reason))] {
+      self->CloseNow(code, reason);
+    });
+  }
+
+  // Bytes posted to the loop but not yet handed to websocketpp, plus
+  // websocketpp's send queue (get_buffered_amount(): queued frames not yet
+  // given to the socket; the batch being written is not counted). That
+  // queue may only be read on the loop thread, so other threads see the
+  // copy taken after the last send or read there, and ask for a refresh.
+  size_t BufferedAmount() const override {
+    if (loop_->OnLoopThread()) {
+      RefreshBuffered();
+    } else if (!refresh_posted_.exchange(true, std::memory_order_acq_rel)) {
+      loop_->Post([self = this->shared_from_this()] {
+        self->refresh_posted_.store(false, std::memory_order_release);
+        self->RefreshBuffered();
+      });
+    }
+    return posted_bytes_.load(std::memory_order_relaxed) +
+           buffered_.load(std::memory_order_relaxed);
+  }
+
+  // Set on the loop thread before OnOpen hands the connection out.
+  std::string RemoteEndpoint() const override { return remote_endpoint_; }
+  IoLoop& loop() const override { return *loop_; }
+
+  // Loop thread from here on.
+  bool is_open() const { return phase_ == Phase::kOpen; }
+
+  // The handshake succeeded: the handler gets OnOpen.
+  void HandleOpen(const websocketpp::connection_hdl& hdl) {
+    if (phase_ != Phase::kConnecting) {
+      // The attempt was abandoned (Stop) while websocketpp kept dialling.
+      if (auto con = ConnectionOf<Endpoint>(hdl)) {
+        con->terminate(websocketpp::lib::error_code());
+      }
+      return;
+    }
+    phase_ = Phase::kOpen;
+    remote_endpoint_ = con_->get_remote_endpoint();
+    sendable_.store(true, std::memory_order_release);
+    std::shared_ptr<WsHandler> handler = handler_;  // OnOpen may Abort us
+    handler->OnOpen(this->shared_from_this());
+  }
+
+  // Starts the close handshake (an open link only; repeats are no-ops).
+  void CloseNow(uint16_t code, const std::string& reason) {
+    sendable_.store(false, std::memory_order_release);
+    if (phase_ != Phase::kOpen) return;
+    websocketpp::lib::error_code ec;
+    con_->close(code, reason, ec);
+    if (ec && ec != websocketpp::error::invalid_state) {
+      // E.g. a reserved code such as 1006: no frame can carry it.
+      Abort(kCloseAbnormal,
+            absl::StrCat("close(", code, ") failed: ", ec.message()));
+    }
+  }
+
+  // Ends the link now: OnClose(code, reason), then the socket is dropped
+  // without a handshake.
+  void Abort(uint16_t code, absl::string_view reason) {
+    ConnectionPtr con = con_;
+    Finish(code, reason);
+    // May call our close or fail handler right here; Finish ignores it.
+    if (con) con->terminate(websocketpp::lib::error_code());
+  }
+
+ private:
+  enum class Phase { kConnecting, kOpen, kDone };
+
+  static absl::Status NotOpen() {
+    return absl::FailedPreconditionError("connection is closing or closed");
+  }
+
+  template <typename Fn>
+  void RunOnLoop(Fn fn) {
+    if (loop_->OnLoopThread()) {
+      fn();
+    } else {
+      loop_->Post(std::move(fn));
+    }
+  }
+
+  absl::Status SendNow(const std::string& bytes) {
+    if (phase_ != Phase::kOpen) return NotOpen();
+    websocketpp::lib::error_code ec = con_->send(
+        bytes.data(), bytes.size(), websocketpp::frame::opcode::binary);
+    if (ec) return absl::FailedPreconditionError(ec.message());
+    RefreshBuffered();
+    return absl::OkStatus();
+  }
+
+  void RefreshBuffered() const {
+    buffered_.store(con_ ? con_->get_buffered_amount() : 0,
+                    std::memory_order_relaxed);
+  }
+
+  void HandleMessage(const MessagePtr& msg) {
+    if (phase_ != Phase::kOpen || refused_) return;
+    if (msg->get_opcode() != websocketpp::frame::opcode::binary) {
+      // Nothing more from this peer is passed up.
+      refused_ = true;
+      CloseNow(kCloseUnsupportedData, "text frames are not supported");
+      return;
+    }
+    std::shared_ptr<WsHandler> handler = handler_;  // OnBinary may Abort us
+    handler->OnBinary(msg->get_payload());
+  }
+
+  // An open connection ended. Reports the close frame we received (for a
+  // close we started, the peer's echo of it); else the one we sent, when
+  // websocketpp did not wait for an echo (it drops the socket right after
+  // sending 1002, 1007, 1008, 1009 or 1011); else 1006.
+  void HandleClose() {
+    if (phase_ == Phase::kDone) return;
+    constexpr uint16_t kNone = websocketpp::close::status::abnormal_close;
+    if (con_->get_remote_close_code() != kNone) {
+      Finish(con_->get_remote_close_code(), con_->get_remote_close_reason());
+    } else if (con_->get_local_close_code() != kNone) {
+      Finish(con_->get_local_close_code(), con_->get_local_close_reason());
+    } else {
+      const websocketpp::lib::error_code ec = con_->get_ec();
+      Finish(kCloseAbnormal, ec ? ec.message() : "connection lost");
+    }
+  }
+
+  // The attempt failed before it opened (client: dial or handshake).
+  void HandleFail() {
+    if (phase_ == Phase::kDone) return;
+    Finish(kCloseAbnormal,
+           absl::StrCat("connect failed: ", con_->get_ec().message()));
+  }
+
+  void Finish(uint16_t code, absl::string_view reason) {
+    if (phase_ == Phase::kDone) return;
+    phase_ = Phase::kDone;
+    sendable_.store(false, std::memory_order_release);
+    con_.reset();  // breaks connection -> handlers -> link
+    RefreshBuffered();
+    std::shared_ptr<WsHandler> handler = std::move(handler_);  // and this one
+    handler->OnClose(code, reason);
+    on_finished_(this);
+  }
+
+  IoLoop* const loop_;
+  // Loop thread only.
+  ConnectionPtr con_;
+  std::shared_ptr<WsHandler> handler_;
+  const std::function<void(WsLink*)> on_finished_;
+  Phase phase_ = Phase::kConnecting;
+  bool refused_ = false;
+  std::string remote_endpoint_;
+  // Any thread.
+  std::atomic<bool> sendable_{false};
+  std::atomic<size_t> posted_bytes_{0};
+  mutable std::atomic<size_t> buffered_{0};
+  mutable std::atomic<bool> refresh_posted_{false};
+};
+
+// The links of one endpoint that have not finished yet, and the count Stop
+// waits on. A slot is reserved (any thread) before a link exists, so a Stop
+// that begins in between still waits for it.
+template <typename Link>
+class LinkSet {
+ public:
+  // Any thread. False once closing has begun.
+  bool TryReserve() {
+    absl::MutexLock lock(&mu_);
+    if (closing_) return false;
+    ++live_;
+    return true;
+  }
+  // Any thread. From now on TryReserve fails.
+  void BeginClosing() {
+    absl::MutexLock lock(&mu_);
+    closing_ = true;
+  }
+  bool closing() const {
+    absl::MutexLock lock(&mu_);
+    return closing_;
+  }
+  // Any thread. Waits until every reserved slot is released, at most
+  // `timeout`; true if it was.
+  bool AwaitEmpty(absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    return mu_.AwaitWithTimeout(absl::Condition(this, &LinkSet::Empty),
+                                timeout);
+  }
+
+  // Loop thread from here on.
+  void Add(std::shared_ptr<Link> link) {
+    Link* key = link.get();
+    links_.emplace(key, std::move(link));
+  }
+  // Ends a reservation: its link finished, or it never became one.
+  void Release(Link* link) {
+    links_.erase(link);
+    absl::MutexLock lock(&mu_);
+    --live_;
+  }
+  // Open links start the close handshake; attempts still dialling end now.
+  void CloseAll(uint16_t code, const std::string& reason) {
+    for (const std::shared_ptr<Link>& link : Snapshot()) {
+      if (link->is_open()) {
+        link->CloseNow(code, reason);
+      } else {
+        link->Abort(code, reason);
+      }
+    }
+  }
+  void AbortAll(uint16_t code, absl::string_view reason) {
+    for (const std::shared_ptr<Link>& link : Snapshot()) {
+      link->Abort(code, reason);
+    }
+  }
+
+ private:
+  bool Empty() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return live_ == 0; }
+  // A copy: Release edits links_ while we iterate.
+  std::vector<std::shared_ptr<Link>> Snapshot() const {
+    std::vector<std::shared_ptr<Link>> out;
+    out.reserve(links_.size());
+    for (const auto& [key, link] : links_) out.push_back(link);
+    return out;
+  }
+
+  absl::flat_hash_map<Link*, std::shared_ptr<Link>> links_;  // loop thread
+  mutable absl::Mutex mu_;
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;
+  size_t live_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace parley::transport
+
+#endif  // PARLEY_RUNTIME_TRANSPORT_WS_LINK_H_
