@@ -1,5 +1,6 @@
 #include "codegen/validate.h"
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <utility>
@@ -7,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "codegen/names.h"
 #include "parley/options.pb.h"
 
