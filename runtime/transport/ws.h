@@ -77,11 +77,16 @@ class WsConnection {
  public:
   virtual ~WsConnection() = default;
   // Queues one binary message. FailedPrecondition once the connection is
-  // closing or closed.
+  // closing or closed. OK means queued, not delivered: a message queued as
+  // the connection dies is lost, as on any socket. Off the loop thread the
+  // message is posted to it, so one thread's messages keep their order.
   virtual absl::Status Send(std::string bytes) = 0;
   // Starts the close handshake (idempotent). `reason` is cut to 123 bytes.
   virtual void Close(uint16_t code, std::string reason) = 0;
-  // Bytes accepted by Send and not yet written to the socket.
+  // Bytes accepted by Send and not yet handed to the socket (websocketpp's
+  // send queue; the batch being written is not counted). Exact on the loop
+  // thread; elsewhere the value from the loop's last send or read, and the
+  // call asks the loop for a fresh one.
   virtual size_t BufferedAmount() const = 0;
   // "127.0.0.1:54321".
   virtual std::string RemoteEndpoint() const = 0;
@@ -123,8 +128,10 @@ class WsServer {
   // The bound port.
   virtual uint16_t port() const = 0;
   // Stops listening and closes every connection with kCloseGoingAway;
-  // returns once every handler has had its OnClose. Idempotent; must not be
-  // called on the loop thread.
+  // returns once every handler has had its OnClose (a peer that does not
+  // answer the close handshake within 2 s is dropped: OnClose 1006).
+  // Idempotent; the destructor calls it. On the loop thread it cannot wait:
+  // it ends every connection at once (OnClose(kCloseGoingAway) each).
   virtual void Stop() = 0;
 };
 
@@ -145,8 +152,10 @@ class WsClient {
   // InvalidArgument; otherwise the outcome reaches `handler`.
   virtual absl::Status Connect(const std::string& uri,
                                std::shared_ptr<WsHandler> handler) = 0;
-  // Closes every connection with kCloseGoingAway and returns once every
-  // handler has had its OnClose. Must not be called on the loop thread.
+  // Closes every connection with kCloseGoingAway (attempts still dialling
+  // end with OnClose(kCloseGoingAway)) and returns once every handler has
+  // had its OnClose; later Connects fail with FailedPrecondition. As
+  // WsServer::Stop otherwise, including on the loop thread.
   virtual void Stop() = 0;
 };
 
