@@ -12,6 +12,7 @@
 #include "parley/server.h"
 #include "runtime/wire/close_codes.h"
 #include "runtime/wire/codec.h"
+#include "tests/transport/raw_text_client.h"
 #include "tests/transport/ws_test_util.h"
 
 namespace parley {
