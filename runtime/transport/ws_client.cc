@@ -3,8 +3,6 @@
 // Lifetime: as for the server (ws_server.cc), the ClientCore owning the
 // websocketpp endpoint is retired to the loop and destroyed only once none
 // of its connections exists.
-#include <unistd.h>
-
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -17,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "openssl/rand.h"
 #include "runtime/transport/ws.h"
 #include "runtime/transport/ws_config.h"
 #include "runtime/transport/ws_link.h"
@@ -27,62 +26,29 @@
 namespace parley::transport {
 namespace {
 
-// A ChaCha20 keystream (D. J. Bernstein's original layout: 256-bit key,
-// 64-bit block counter, zero nonce) read out one 32-bit word at a time.
-// Each instance has its own random key, so streams never repeat across
-// instances.
-class ChaCha20Stream {
+// Words from OpenSSL's DRBG (RAND_bytes: a per-thread CSPRNG seeded by
+// the OS), drawn a block at a time so a frame's mask costs a copy, not a
+// call into OpenSSL.
+class MaskStream {
  public:
-  ChaCha20Stream() {
-    std::array<uint32_t, 8> key;
-    if (getentropy(key.data(), sizeof(key)) != 0) {
-      std::random_device device;  // no getentropy: slower, still random
-      for (uint32_t& word : key) word = device();
-    }
-    input_ = {
-        0x61707865, 0x3320646e, 0x79622d32, 0x6b206574,  // "expand 32-byte k"
-        key[0],     key[1],     key[2],     key[3],     key[4], key[5],
-        key[6],     key[7],     0,          0,          0,      0};
-  }
-
   uint32_t Next() {
     if (used_ == block_.size()) Refill();
     return block_[used_++];
   }
 
  private:
-  static uint32_t Rotl(uint32_t v, int n) { return (v << n) | (v >> (32 - n)); }
-  static void QuarterRound(std::array<uint32_t, 16>& x, int a, int b, int c,
-                           int d) {
-    x[a] += x[b];
-    x[d] = Rotl(x[d] ^ x[a], 16);
-    x[c] += x[d];
-    x[b] = Rotl(x[b] ^ x[c], 12);
-    x[a] += x[b];
-    x[d] = Rotl(x[d] ^ x[a], 8);
-    x[c] += x[d];
-    x[b] = Rotl(x[b] ^ x[c], 7);
-  }
-
   void Refill() {
-    block_ = input_;
-    for (int i = 0; i < 10; ++i) {
-      QuarterRound(block_, 0, 4, 8, 12);
-      QuarterRound(block_, 1, 5, 9, 13);
-      QuarterRound(block_, 2, 6, 10, 14);
-      QuarterRound(block_, 3, 7, 11, 15);
-      QuarterRound(block_, 0, 5, 10, 15);
-      QuarterRound(block_, 1, 6, 11, 12);
-      QuarterRound(block_, 2, 7, 8, 13);
-      QuarterRound(block_, 3, 4, 9, 14);
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(block_.data()),
+                   static_cast<int>(sizeof(block_))) != 1) {
+      // The DRBG cannot fail once seeded; if it ever does, fall back to the
+      // OS directly rather than mask with predictable bytes.
+      std::random_device device;
+      for (uint32_t& word : block_) word = device();
     }
-    for (size_t i = 0; i < block_.size(); ++i) block_[i] += input_[i];
-    if (++input_[12] == 0) ++input_[13];  // 64-bit block counter
     used_ = 0;
   }
 
-  std::array<uint32_t, 16> input_;
-  std::array<uint32_t, 16> block_;
+  std::array<uint32_t, 256> block_;
   size_t used_ = block_.size();
 };
 
@@ -221,7 +187,7 @@ class WsClientImpl final : public WsClient {
 }  // namespace
 
 uint32_t MaskRng::operator()() const {
-  thread_local ChaCha20Stream stream;
+  thread_local MaskStream stream;
   return stream.Next();
 }
 

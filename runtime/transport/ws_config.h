@@ -19,16 +19,13 @@ namespace parley::transport {
 //
 // The stock client config draws every key from std::random_device (RDSEED,
 // ~24 µs a call here), which caps a client near 41k messages/s. This one
-// returns words from a ChaCha20 keystream keyed from getentropy(): a
-// cryptographic generator (unlike mt19937, whose whole state can be
-// recovered from 624 outputs, i.e. from the masks visible on the wire) that
-// costs a few ns a word.
+// reads OpenSSL's DRBG (a CSPRNG, unlike mt19937, whose whole state can be
+// recovered from 624 outputs, i.e. from the masks visible on the wire) a
+// kilobyte at a time into a thread-local buffer: a few ns a word.
 //
 // websocketpp keeps ONE rng_type object per endpoint and hands every
 // connection a reference to it, and connections call it from whichever
-// thread sends; so a per-connection generator cannot be expressed through
-// rng_type. The generator state is therefore thread-local (one ChaCha20
-// stream per thread, each freshly keyed): no lock, no sharing.
+// thread sends; so the buffer is thread-local: no lock, no sharing.
 struct MaskRng {
   uint32_t operator()() const;
 };
