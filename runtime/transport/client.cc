@@ -85,12 +85,11 @@ class Client::Impl {
       stopped_ = true;
     }
     // Not under mu_: the loop thread takes it to record events.
-    transport::RunOnLoop(*loop_, [this] {
-      link_->Stop(absl::CancelledError("client stopped"));
-    });
+    loop_->RunAndWait(
+        [this] { link_->Stop(absl::CancelledError("client stopped")); });
     if (ws_ != nullptr) ws_->Stop();
-    transport::RunOnLoop(
-        *loop_, [this] { OnEvent(transport::MakeEvent(EventType::kStopped)); });
+    loop_->RunAndWait(
+        [this] { OnEvent(transport::MakeEvent(EventType::kStopped)); });
   }
 
  private:

@@ -131,6 +131,10 @@ IoLoop::~IoLoop() = default;
 
 void IoLoop::Post(std::function<void()> fn) { impl_->Post(std::move(fn)); }
 
+void IoLoop::RunAndWait(const std::function<void()>& fn) {
+  impl_->RunAndWait(fn);
+}
+
 std::unique_ptr<Timer> IoLoop::RunAfter(absl::Duration delay,
                                         std::function<void()> fn) {
   return impl_->RunAfter(delay, std::move(fn));

@@ -78,13 +78,13 @@ class Server::Impl {
       stopped_ = true;
     }
     // Not under mu_: handlers on the loop thread may call port().
-    transport::RunOnLoop(*loop_, [this] {
+    loop_->RunAndWait([this] {
       for (const auto& link : links_) {
         link->Stop(absl::CancelledError("server stopped"));
       }
     });
     ws_->Stop();
-    transport::RunOnLoop(*loop_, [this] {
+    loop_->RunAndWait([this] {
       if (options_.on_event != nullptr) {
         options_.on_event(transport::MakeEvent(EventType::kStopped));
       }

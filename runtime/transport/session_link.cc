@@ -5,7 +5,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "runtime/wire/close_codes.h"
 
 namespace parley::transport {
@@ -180,15 +179,6 @@ Event MakeEvent(EventType type, absl::Status status) {
   event.type = type;
   event.status = std::move(status);
   return event;
-}
-
-void RunOnLoop(IoLoop& loop, std::function<void()> fn) {
-  absl::Notification done;
-  loop.Post([&] {
-    fn();
-    done.Notify();
-  });
-  done.WaitForNotification();
 }
 
 }  // namespace parley::transport

@@ -102,10 +102,6 @@ class LinkHandler : public WsHandler {
 // An event with just a type and a status.
 Event MakeEvent(EventType type, absl::Status status = absl::OkStatus());
 
-// Runs `fn` on `loop`'s thread and returns once it has run. Not from the
-// loop thread.
-void RunOnLoop(IoLoop& loop, std::function<void()> fn);
-
 }  // namespace parley::transport
 
 #endif  // PARLEY_RUNTIME_TRANSPORT_SESSION_LINK_H_

@@ -26,19 +26,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "runtime/wire/close_codes.h"
 
 namespace parley::transport {
-
-// RFC 6455 close codes used by Parley.
-inline constexpr uint16_t kCloseNormal = 1000;
-inline constexpr uint16_t kCloseGoingAway = 1001;
-inline constexpr uint16_t kCloseProtocolError = 1002;
-inline constexpr uint16_t kCloseUnsupportedData = 1003;
-inline constexpr uint16_t kCloseAbnormal = 1006;  // never sent; socket lost
-inline constexpr uint16_t kCloseInvalidPayload = 1007;
-inline constexpr uint16_t kClosePolicyViolation = 1008;
-inline constexpr uint16_t kCloseMessageTooBig = 1009;
-inline constexpr uint16_t kCloseInternalError = 1011;
 
 // A cancellable one-shot timer. Destroying it cancels it.
 class Timer {
@@ -60,6 +50,9 @@ class IoLoop {
 
   // Runs `fn` on the loop thread, soon.
   void Post(std::function<void()> fn);
+  // Runs `fn` on the loop thread and returns after it has run: directly
+  // when called on the loop thread, else posted and waited for.
+  void RunAndWait(const std::function<void()>& fn);
   // Runs `fn` on the loop thread after `delay`, unless cancelled first.
   std::unique_ptr<Timer> RunAfter(absl::Duration delay,
                                   std::function<void()> fn);
@@ -103,7 +96,7 @@ class WsHandler {
   virtual void OnBinary(absl::string_view bytes) = 0;
   // Called exactly once per connection attempt: after OnOpen when an open
   // connection ends (either side closed it, or the socket failed: code
-  // kCloseAbnormal), or without OnOpen when the attempt failed.
+  // wire::kCloseAbnormal), or without OnOpen when the attempt failed.
   virtual void OnClose(uint16_t code, absl::string_view reason) = 0;
 };
 
@@ -127,11 +120,11 @@ class WsServer {
   virtual ~WsServer() = default;
   // The bound port.
   virtual uint16_t port() const = 0;
-  // Stops listening and closes every connection with kCloseGoingAway;
+  // Stops listening and closes every connection with wire::kCloseGoingAway;
   // returns once every handler has had its OnClose (a peer that does not
   // answer the close handshake within 2 s is dropped: OnClose 1006).
   // Idempotent; the destructor calls it. On the loop thread it cannot wait:
-  // it ends every connection at once (OnClose(kCloseGoingAway) each).
+  // it ends every connection at once (OnClose(wire::kCloseGoingAway) each).
   virtual void Stop() = 0;
 };
 
@@ -152,8 +145,8 @@ class WsClient {
   // InvalidArgument; otherwise the outcome reaches `handler`.
   virtual absl::Status Connect(const std::string& uri,
                                std::shared_ptr<WsHandler> handler) = 0;
-  // Closes every connection with kCloseGoingAway (attempts still dialling
-  // end with OnClose(kCloseGoingAway)) and returns once every handler has
+  // Closes every connection with wire::kCloseGoingAway (attempts still dialling
+  // end with OnClose(wire::kCloseGoingAway)) and returns once every handler has
   // had its OnClose; later Connects fail with FailedPrecondition. As
   // WsServer::Stop otherwise, including on the loop thread.
   virtual void Stop() = 0;

@@ -107,15 +107,15 @@ class ClientCore {
     IoLoop::Impl* loop = loop_->impl();
     links_.BeginClosing();
     if (loop->OnLoopThread()) {
-      links_.CloseAll(kCloseGoingAway, "client stopping");
-      links_.AbortAll(kCloseGoingAway, "client stopped");
+      links_.CloseAll(wire::kCloseGoingAway, "client stopping");
+      links_.AbortAll(wire::kCloseGoingAway, "client stopped");
       return;
     }
     loop->RunAndWait(
-        [this] { links_.CloseAll(kCloseGoingAway, "client stopping"); });
+        [this] { links_.CloseAll(wire::kCloseGoingAway, "client stopping"); });
     if (links_.AwaitEmpty(kStopGrace)) return;
     loop->RunAndWait([this] {
-      links_.AbortAll(kCloseAbnormal,
+      links_.AbortAll(wire::kCloseAbnormal,
                       "peer did not answer the close handshake");
     });
   }
@@ -128,14 +128,14 @@ class ClientCore {
   void Dial(const std::string& uri, std::shared_ptr<WsHandler> handler) {
     if (links_.closing()) {
       links_.Release(nullptr);
-      handler->OnClose(kCloseGoingAway, "client stopped before dialling");
+      handler->OnClose(wire::kCloseGoingAway, "client stopped before dialling");
       return;
     }
     websocketpp::lib::error_code ec;
     Client::connection_ptr con = endpoint_.get_connection(uri, ec);
     if (ec) {
       links_.Release(nullptr);
-      handler->OnClose(kCloseAbnormal,
+      handler->OnClose(wire::kCloseAbnormal,
                        absl::StrCat("connect failed: ", ec.message()));
       return;
     }

@@ -163,7 +163,7 @@ class WsLink final : public WsConnection,
     con_->close(code, reason, ec);
     if (ec && ec != websocketpp::error::invalid_state) {
       // E.g. a reserved code such as 1006: no frame can carry it.
-      Abort(kCloseAbnormal,
+      Abort(wire::kCloseAbnormal,
             absl::StrCat("close(", code, ") failed: ", ec.message()));
     }
   }
@@ -212,7 +212,7 @@ class WsLink final : public WsConnection,
     if (msg->get_opcode() != websocketpp::frame::opcode::binary) {
       // Nothing more from this peer is passed up.
       refused_ = true;
-      CloseNow(kCloseUnsupportedData, "text frames are not supported");
+      CloseNow(wire::kCloseUnsupportedData, "text frames are not supported");
       return;
     }
     std::shared_ptr<WsHandler> handler = handler_;  // OnBinary may Abort us
@@ -232,14 +232,14 @@ class WsLink final : public WsConnection,
       Finish(con_->get_local_close_code(), con_->get_local_close_reason());
     } else {
       const websocketpp::lib::error_code ec = con_->get_ec();
-      Finish(kCloseAbnormal, ec ? ec.message() : "connection lost");
+      Finish(wire::kCloseAbnormal, ec ? ec.message() : "connection lost");
     }
   }
 
   // The attempt failed before it opened (client: dial or handshake).
   void HandleFail() {
     if (phase_ == Phase::kDone) return;
-    Finish(kCloseAbnormal,
+    Finish(wire::kCloseAbnormal,
            absl::StrCat("connect failed: ", con_->get_ec().message()));
   }
 

@@ -93,13 +93,13 @@ class ServerCore {
     IoLoop::Impl* loop = loop_->impl();
     if (loop->OnLoopThread()) {
       BeginStop();
-      links_.AbortAll(kCloseGoingAway, "server stopped");
+      links_.AbortAll(wire::kCloseGoingAway, "server stopped");
       return;
     }
     loop->RunAndWait([this] { BeginStop(); });
     if (links_.AwaitEmpty(kStopGrace)) return;
     loop->RunAndWait([this] {
-      links_.AbortAll(kCloseAbnormal,
+      links_.AbortAll(wire::kCloseAbnormal,
                       "peer did not answer the close handshake");
     });
   }
@@ -115,13 +115,13 @@ class ServerCore {
     Server::connection_ptr con = ConnectionOf<Server>(hdl);
     websocketpp::lib::error_code ignored;  // closing an open connection
     if (!links_.TryReserve()) {
-      con->close(kCloseGoingAway, "server stopping", ignored);
+      con->close(wire::kCloseGoingAway, "server stopping", ignored);
       return;
     }
     std::shared_ptr<WsHandler> handler = factory_();
     if (handler == nullptr) {
       links_.Release(nullptr);
-      con->close(kCloseInternalError, "no handler for this connection",
+      con->close(wire::kCloseInternalError, "no handler for this connection",
                  ignored);
       return;
     }
@@ -138,7 +138,7 @@ class ServerCore {
     links_.BeginClosing();
     websocketpp::lib::error_code ignored;  // not listening any more: fine
     endpoint_.stop_listening(ignored);
-    links_.CloseAll(kCloseGoingAway, "server stopping");
+    links_.CloseAll(wire::kCloseGoingAway, "server stopping");
   }
 
   IoLoop* const loop_;

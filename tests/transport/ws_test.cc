@@ -210,14 +210,14 @@ TEST_F(WsTest, WsTextFrameGetsClose1003AndServerKeepsServing) {
   {
     RawTextClient raw(server->port());
     ASSERT_TRUE(raw.AwaitClose());
-    EXPECT_EQ(raw.code(), kCloseUnsupportedData);
+    EXPECT_EQ(raw.code(), wire::kCloseUnsupportedData);
     EXPECT_EQ(raw.reason(), "text frames are not supported");
   }
   ASSERT_TRUE(pool_.AwaitCount(1));
   std::shared_ptr<RecordingHandler> refused = pool_.at(0);
   ASSERT_TRUE(refused->AwaitClose());
   EXPECT_TRUE(refused->messages().empty());
-  EXPECT_EQ(refused->close_code(), kCloseUnsupportedData);
+  EXPECT_EQ(refused->close_code(), wire::kCloseUnsupportedData);
 
   auto client = WsClient::Create(&loop_, {});
   auto handler = Dial(*client, server->port());
@@ -236,11 +236,11 @@ TEST_F(WsTest, WsOversizeMessageToServerClosesBothSidesWith1009) {
   ASSERT_TRUE(handler->connection()->Send(std::string(1024, 'a')).ok());
   ASSERT_TRUE(handler->connection()->Send(std::string(1025, 'b')).ok());
   ASSERT_TRUE(handler->AwaitClose());
-  EXPECT_EQ(handler->close_code(), kCloseMessageTooBig);
+  EXPECT_EQ(handler->close_code(), wire::kCloseMessageTooBig);
   ASSERT_TRUE(pool_.AwaitCount(1));
   std::shared_ptr<RecordingHandler> server_side = pool_.at(0);
   ASSERT_TRUE(server_side->AwaitClose());
-  EXPECT_EQ(server_side->close_code(), kCloseMessageTooBig);
+  EXPECT_EQ(server_side->close_code(), wire::kCloseMessageTooBig);
   EXPECT_EQ(server_side->messages(),
             std::vector<std::string>{std::string(1024, 'a')});
 }
@@ -259,11 +259,11 @@ TEST_F(WsTest, WsOversizeMessageToClientClosesBothSidesWith1009) {
   auto handler = Dial(*client, server->port());
   ASSERT_TRUE(handler->connection()->Send("send me something big").ok());
   ASSERT_TRUE(handler->AwaitClose());
-  EXPECT_EQ(handler->close_code(), kCloseMessageTooBig);
+  EXPECT_EQ(handler->close_code(), wire::kCloseMessageTooBig);
   EXPECT_TRUE(handler->messages().empty());
   ASSERT_TRUE(pool_.AwaitCount(1));
   ASSERT_TRUE(pool_.at(0)->AwaitClose());
-  EXPECT_EQ(pool_.at(0)->close_code(), kCloseMessageTooBig);
+  EXPECT_EQ(pool_.at(0)->close_code(), wire::kCloseMessageTooBig);
 }
 
 TEST_F(WsTest, WsSendAfterCloseIsFailedPrecondition) {
@@ -272,17 +272,17 @@ TEST_F(WsTest, WsSendAfterCloseIsFailedPrecondition) {
   auto client = WsClient::Create(&loop_, {});
   auto handler = Dial(*client, server->port());
   std::shared_ptr<WsConnection> connection = handler->connection();
-  connection->Close(kCloseNormal, "bye");
+  connection->Close(wire::kCloseNormal, "bye");
   EXPECT_EQ(connection->Send("late").code(),
             absl::StatusCode::kFailedPrecondition);
   ASSERT_TRUE(handler->AwaitClose());
-  EXPECT_EQ(handler->close_code(), kCloseNormal);
+  EXPECT_EQ(handler->close_code(), wire::kCloseNormal);
   EXPECT_EQ(connection->Send("later").code(),
             absl::StatusCode::kFailedPrecondition);
-  connection->Close(kCloseNormal, "again");  // idempotent
+  connection->Close(wire::kCloseNormal, "again");  // idempotent
   ASSERT_TRUE(pool_.AwaitCount(1));
   ASSERT_TRUE(pool_.at(0)->AwaitClose());
-  EXPECT_EQ(pool_.at(0)->close_code(), kCloseNormal);
+  EXPECT_EQ(pool_.at(0)->close_code(), wire::kCloseNormal);
   EXPECT_EQ(pool_.at(0)->close_reason(), "bye");
   EXPECT_TRUE(pool_.at(0)->messages().empty());
   EXPECT_EQ(handler->closes(), 1);
@@ -295,10 +295,10 @@ TEST_F(WsTest, WsCloseReasonIsCutAtA123ByteUtf8Boundary) {
   auto handler = Dial(*client, server->port());
   std::string reason(122, 'r');
   reason += "\xc3\xa9 and more";  // é straddles byte 123
-  handler->connection()->Close(kCloseNormal, reason);
+  handler->connection()->Close(wire::kCloseNormal, reason);
   ASSERT_TRUE(pool_.AwaitCount(1));
   ASSERT_TRUE(pool_.at(0)->AwaitClose());
-  EXPECT_EQ(pool_.at(0)->close_code(), kCloseNormal);
+  EXPECT_EQ(pool_.at(0)->close_code(), wire::kCloseNormal);
   EXPECT_EQ(pool_.at(0)->close_reason(), std::string(122, 'r'));
 }
 
@@ -317,7 +317,7 @@ TEST_F(WsTest, WsConnectToClosedPortClosesWithoutOpen) {
   ASSERT_TRUE(handler->AwaitClose());
   EXPECT_EQ(handler->opens(), 0);
   EXPECT_EQ(handler->closes(), 1);
-  EXPECT_EQ(handler->close_code(), kCloseAbnormal);
+  EXPECT_EQ(handler->close_code(), wire::kCloseAbnormal);
   EXPECT_THAT(handler->close_reason(), HasSubstr("refused"));
 }
 
@@ -350,11 +350,11 @@ TEST_F(WsTest, WsServerStopClosesEveryConnectionWith1001) {
   // Returned only after every server-side handler had its OnClose.
   for (int i = 0; i < kClients; ++i) {
     EXPECT_EQ(pool_.at(i)->closes(), 1);
-    EXPECT_EQ(pool_.at(i)->close_code(), kCloseGoingAway);
+    EXPECT_EQ(pool_.at(i)->close_code(), wire::kCloseGoingAway);
   }
   for (const auto& handler : handlers) {
     ASSERT_TRUE(handler->AwaitClose());
-    EXPECT_EQ(handler->close_code(), kCloseGoingAway);
+    EXPECT_EQ(handler->close_code(), wire::kCloseGoingAway);
     EXPECT_EQ(handler->connection(), nullptr);
   }
   server->Stop();  // idempotent
@@ -379,9 +379,9 @@ TEST_F(WsTest, WsClientStopClosesItsConnectionsWith1001) {
   ASSERT_TRUE(pool_.AwaitCount(1));
   client->Stop();
   EXPECT_EQ(handler->closes(), 1);
-  EXPECT_EQ(handler->close_code(), kCloseGoingAway);
+  EXPECT_EQ(handler->close_code(), wire::kCloseGoingAway);
   ASSERT_TRUE(pool_.at(0)->AwaitClose());
-  EXPECT_EQ(pool_.at(0)->close_code(), kCloseGoingAway);
+  EXPECT_EQ(pool_.at(0)->close_code(), wire::kCloseGoingAway);
 }
 
 // Completes the WebSocket upgrade by hand, then never reads or answers.
@@ -414,7 +414,7 @@ TEST_F(WsTest, WsServerStopDropsAPeerThatIgnoresTheCloseHandshake) {
   server->Stop();
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
   EXPECT_EQ(pool_.at(0)->closes(), 1);
-  EXPECT_EQ(pool_.at(0)->close_code(), kCloseAbnormal);
+  EXPECT_EQ(pool_.at(0)->close_code(), wire::kCloseAbnormal);
 }
 
 TEST_F(WsTest, WsDestroyingServerOnLoopThreadEndsConnectionsAtOnce) {
@@ -430,7 +430,7 @@ TEST_F(WsTest, WsDestroyingServerOnLoopThreadEndsConnectionsAtOnce) {
   });
   ASSERT_TRUE(destroyed.WaitForNotificationWithTimeout(kWait));
   EXPECT_EQ(pool_.at(0)->closes(), 1);
-  EXPECT_EQ(pool_.at(0)->close_code(), kCloseGoingAway);
+  EXPECT_EQ(pool_.at(0)->close_code(), wire::kCloseGoingAway);
   ASSERT_TRUE(handler->AwaitClose());
 }
 
