@@ -19,10 +19,12 @@ constexpr size_t kEnvelopeOverhead = 6;
 Session::Session(SessionOptions options)
     : options_(std::move(options)), session_id_(options_.session_id) {}
 
-void Session::OnConnected() {
+void Session::OnConnected(absl::Time now) {
   if (stopped_) return;
   control_.clear();
   closing_ = false;
+  last_heard_ = now;
+  ping_sent_ = absl::InfiniteFuture();
   if (options_.role == Role::kServer) {
     state_ = State::kAwaitingHello;
     return;
@@ -44,8 +46,10 @@ void Session::OnDisconnected(const absl::Status& reason) {
   Emit(EventType::kDisconnected, reason);
 }
 
-void Session::OnFrame(absl::string_view bytes) {
+void Session::OnFrame(absl::string_view bytes, absl::Time now) {
   if (stopped_ || closing_ || state_ == State::kDisconnected) return;
+  last_heard_ = now;  // any frame proves the peer alive
+  ping_sent_ = absl::InfiniteFuture();
   absl::StatusOr<wire::Frame> frame = wire::DecodeFrame(bytes);
   if (!frame.ok()) {
     ProtocolError(frame.status(), wire::kCloseInvalidPayload);
@@ -81,6 +85,14 @@ void Session::HandleEnvelope(const wire::Envelope& envelope) {
       return;
     case E::kGoodbye:
       return HandleGoodbye(envelope.goodbye());
+    case E::kPing: {
+      wire::Envelope pong;
+      pong.mutable_pong()->set_nonce(envelope.ping().nonce());
+      control_.push_back(std::move(pong));
+      return;
+    }
+    case E::kPong:  // OnFrame noted that the peer is alive
+      return;
     default:
       break;
   }
@@ -284,6 +296,7 @@ void Session::HandleGoodbye(const wire::Goodbye& goodbye) {
 }
 
 void Session::Tick(absl::Time now) {
+  TickLiveness(now);
   while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
     uint64_t seq = deadlines_.begin()->second;
     auto it = pending_.find(seq);
@@ -293,9 +306,40 @@ void Session::Tick(absl::Time now) {
   }
 }
 
+void Session::TickLiveness(absl::Time now) {
+  if (options_.ping_interval <= absl::ZeroDuration() || closing_ ||
+      state_ == State::kDisconnected) {
+    return;
+  }
+  if (now >= ping_sent_ + options_.ping_timeout) {
+    std::string reason = absl::StrCat(
+        "peer did not answer a ping within ",
+        absl::FormatDuration(options_.ping_timeout), " (silent for ",
+        absl::FormatDuration(now - last_heard_), ")");
+    effects_.close =
+        CloseRequest{wire::kClosePeerUnresponsive, reason, /*abort=*/true};
+    closing_ = true;
+    return;
+  }
+  if (ping_sent_ == absl::InfiniteFuture() &&
+      now >= last_heard_ + options_.ping_interval) {
+    wire::Envelope ping;
+    ping.mutable_ping()->set_nonce(next_ping_nonce_++);
+    control_.push_back(std::move(ping));
+    ping_sent_ = now;
+  }
+}
+
 absl::Time Session::NextDeadline() const {
-  return deadlines_.empty() ? absl::InfiniteFuture()
-                            : deadlines_.begin()->first;
+  absl::Time next =
+      deadlines_.empty() ? absl::InfiniteFuture() : deadlines_.begin()->first;
+  if (options_.ping_interval > absl::ZeroDuration() && !closing_ &&
+      state_ != State::kDisconnected) {
+    next = std::min(next, ping_sent_ == absl::InfiniteFuture()
+                              ? last_heard_ + options_.ping_interval
+                              : ping_sent_ + options_.ping_timeout);
+  }
+  return next;
 }
 
 absl::StatusOr<uint64_t> Session::Call(absl::string_view method,

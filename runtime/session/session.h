@@ -8,9 +8,9 @@
 // and a fake link.
 //
 //   session::Session s({.role = Role::kClient});
-//   s.OnConnected();                       // queues HELLO
+//   s.OnConnected(now);                       // queues HELLO
 //   write(s.TakeFrame());
-//   s.OnFrame(bytes_from_peer);          // WELCOME, MSG, ...
+//   s.OnFrame(bytes_from_peer, now);          // WELCOME, MSG, ...
 //   session::Effects e = s.TakeEffects();     // deliveries, completions, ...
 //   for (auto& d : e.deliveries) s.Finish(d.id, handler(d));
 //
@@ -60,6 +60,9 @@ struct SessionOptions {
   // Largest frame TakeFrame() builds; must not exceed the peer's maximum
   // message size. A single call larger than this is refused.
   size_t max_frame_bytes = 1 << 20;
+  // Liveness (see parley/options.h): zero interval = no pings.
+  absl::Duration ping_interval = absl::ZeroDuration();
+  absl::Duration ping_timeout = absl::Seconds(10);
 };
 
 // Names one delivered call, for Finish().
@@ -86,6 +89,8 @@ struct Completion {
 struct CloseRequest {
   uint16_t code;
   std::string reason;
+  // Drop the socket without a close handshake (the peer is unresponsive).
+  bool abort = false;
 };
 
 struct Effects {
@@ -114,18 +119,21 @@ class Session {
 
   // --- The connection.
   // A connection is open: the client queues HELLO, the server awaits it.
-  void OnConnected();
+  void OnConnected(absl::Time now);
   // One binary message from the peer. Bad input never aborts: it yields
   // ERROR envelopes, kError events and, if fatal, a CloseRequest.
-  void OnFrame(absl::string_view bytes);
+  void OnFrame(absl::string_view bytes, absl::Time now);
   // The connection is gone. Nothing is dropped: unacked calls stay queued
   // and pending callbacks stay pending.
   void OnDisconnected(const absl::Status& reason);
 
   // --- Time.
-  // Fails calls whose ack deadline is <= now with DeadlineExceeded.
+  // Fails calls whose ack deadline is <= now with DeadlineExceeded; sends a
+  // PING when the peer has been silent for ping_interval; asks for the
+  // connection to be dropped (CloseRequest.abort, kClosePeerUnresponsive)
+  // when a PING went unanswered for ping_timeout.
   void Tick(absl::Time now);
-  // The earliest pending deadline, or absl::InfiniteFuture().
+  // When Tick next has something to do, or absl::InfiniteFuture().
   absl::Time NextDeadline() const;
 
   // --- The application.
@@ -185,6 +193,7 @@ class Session {
   void HandleAck(const wire::Ack& ack);
   void HandleGoodbye(const wire::Goodbye& goodbye);
 
+  void TickLiveness(absl::Time now);
   void Open(bool resumed, uint64_t peer_received_through);
   void StartNewSession();
   void MarkProcessed(uint64_t seq);
@@ -219,7 +228,13 @@ class Session {
   absl::flat_hash_map<uint64_t, bool> running_;  // seq -> reply_wanted
   std::set<uint64_t> finished_ahead_;            // finished above the mark
 
-  std::vector<wire::Envelope> control_;  // HELLO, WELCOME, ERROR, GOODBYE
+  // Liveness, while connected.
+  absl::Time last_heard_ = absl::InfinitePast();
+  absl::Time ping_sent_ = absl::InfiniteFuture();  // the unanswered PING
+  uint64_t next_ping_nonce_ = 1;
+
+  // HELLO, WELCOME, ERROR, GOODBYE, PING, PONG: not sequenced.
+  std::vector<wire::Envelope> control_;
   Effects effects_;
 };
 

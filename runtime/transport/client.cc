@@ -23,6 +23,8 @@ class Client::Impl {
     session_options.max_unacked_messages = options_.max_unacked_messages;
     session_options.max_unacked_bytes = options_.max_unacked_bytes;
     session_options.max_frame_bytes = options_.max_message_bytes;
+    session_options.ping_interval = options_.liveness.ping_interval;
+    session_options.ping_timeout = options_.liveness.ping_timeout;
     link_ = std::make_shared<transport::SessionLink>(
         loop_.get(), &registry_, std::move(session_options),
         [this](const Event& event) { OnEvent(event); });

@@ -100,6 +100,8 @@ class Server::Impl {
     session_options.max_unacked_messages = options_.max_unacked_messages;
     session_options.max_unacked_bytes = options_.max_unacked_bytes;
     session_options.max_frame_bytes = options_.max_message_bytes;
+    session_options.ping_interval = options_.liveness.ping_interval;
+    session_options.ping_timeout = options_.liveness.ping_timeout;
     auto link = std::make_shared<transport::SessionLink>(
         loop_.get(), &registry_, std::move(session_options), options_.on_event);
     links_.insert(link);

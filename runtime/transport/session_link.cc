@@ -40,13 +40,13 @@ void SessionLink::Attach(std::shared_ptr<WsConnection> connection) {
   absl::MutexLock lock(&mu_);
   peer_ = connection->RemoteEndpoint();
   connection_ = std::move(connection);
-  session_.OnConnected();
+  session_.OnConnected(absl::Now());
   ScheduleFlushLocked();
 }
 
 void SessionLink::OnBinary(absl::string_view bytes) {
   absl::MutexLock lock(&mu_);
-  session_.OnFrame(bytes);
+  session_.OnFrame(bytes, absl::Now());
   ScheduleFlushLocked();
 }
 
@@ -104,7 +104,9 @@ void SessionLink::Pump() {
       // the session keeps everything unacked for the next one.
       connection->Send(std::move(frame)).IgnoreError();
     }
-    if (effects.close) {
+    if (effects.close && effects.close->abort) {
+      connection->Drop(effects.close->code, effects.close->reason);
+    } else if (effects.close) {
       connection->Close(effects.close->code, effects.close->reason);
     }
   }

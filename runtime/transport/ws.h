@@ -76,6 +76,9 @@ class WsConnection {
   virtual absl::Status Send(std::string bytes) = 0;
   // Starts the close handshake (idempotent). `reason` is cut to 123 bytes.
   virtual void Close(uint16_t code, std::string reason) = 0;
+  // Ends the connection now, without a close handshake (for a peer that
+  // stopped answering); OnClose(code, reason) follows on the loop thread.
+  virtual void Drop(uint16_t code, std::string reason) = 0;
   // Bytes accepted by Send and not yet handed to the socket (websocketpp's
   // send queue; the batch being written is not counted). Exact on the loop
   // thread; elsewhere the value from the loop's last send or read, and the

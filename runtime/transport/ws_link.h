@@ -114,6 +114,12 @@ class WsLink final : public WsConnection,
     });
   }
 
+  void Drop(uint16_t code, std::string reason) override {
+    sendable_.store(false, std::memory_order_release);
+    RunOnLoop([self = this->shared_from_this(), code,
+               reason = std::move(reason)] { self->Abort(code, reason); });
+  }
+
   // Bytes posted to the loop but not yet handed to websocketpp, plus
   // websocketpp's send queue (get_buffered_amount(): queued frames not yet
   // given to the socket; the batch being written is not counted). That

@@ -101,6 +101,8 @@ absl::Status Validate(const Envelope& envelope) {
     case Envelope::kAck:
     case Envelope::kCredit:
     case Envelope::kGoodbye:
+    case Envelope::kPing:
+    case Envelope::kPong:
       return absl::OkStatus();
     case Envelope::BODY_NOT_SET:
       break;
@@ -142,6 +144,10 @@ absl::string_view KindName(const Envelope& envelope) {
       return "ERROR";
     case Envelope::kGoodbye:
       return "GOODBYE";
+    case Envelope::kPing:
+      return "PING";
+    case Envelope::kPong:
+      return "PONG";
     case Envelope::BODY_NOT_SET:
       break;
   }

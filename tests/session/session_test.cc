@@ -56,8 +56,8 @@ class SessionPair : public ::testing::Test {
         server_(Options(Role::kServer, "server-id-1")) {}
 
   void Connect() {
-    client_.s->OnConnected();
-    server_.s->OnConnected();
+    client_.s->OnConnected(now_);
+    server_.s->OnConnected(now_);
     Pump();
   }
   void Disconnect() {
@@ -80,7 +80,7 @@ class SessionPair : public ::testing::Test {
       std::string frame = from.s->TakeFrame();
       if (frame.empty()) break;
       ++frames_;
-      to.s->OnFrame(frame);
+      to.s->OnFrame(frame, now_);
       moved = true;
     }
     return moved;
@@ -289,7 +289,7 @@ TEST_F(SessionPair, FramesStayUnderMaxFrameBytes) {
   while (client_.s->HasFrame()) {
     std::string frame = client_.s->TakeFrame();
     EXPECT_LE(frame.size(), size_t{1} << 20);
-    server_.s->OnFrame(frame);
+    server_.s->OnFrame(frame, now_);
     ++big;
   }
   EXPECT_GE(big, 4);
@@ -308,14 +308,14 @@ TEST_F(SessionPair, ResumeRetransmitsEverythingAboveReceivedThrough) {
   Pump();
   ASSERT_TRUE(Send(client_, "2").ok());
   // "2" reaches the server and is processed, but its ACK and "3" are lost.
-  server_.s->OnFrame(client_.s->TakeFrame());
+  server_.s->OnFrame(client_.s->TakeFrame(), now_);
   server_.Drain();
   ASSERT_TRUE(Send(client_, "3").ok());
   ASSERT_FALSE(client_.s->TakeFrame().empty());
   Disconnect();
   ASSERT_TRUE(Send(client_, "4").ok());  // queued while disconnected
-  server_.s->OnConnected();
-  client_.s->OnConnected();
+  server_.s->OnConnected(now_);
+  client_.s->OnConnected(now_);
   Pump();
   EXPECT_EQ(client_.Count(EventType::kResumed), 1);
   EXPECT_EQ(got, (std::vector<std::string>{"1", "2", "3", "4"}));
@@ -331,9 +331,9 @@ TEST_F(SessionPair, DuplicatesAreDroppedAndAckedAgain) {
   };
   ASSERT_TRUE(Send(client_, "1").ok());
   std::string frame = client_.s->TakeFrame();
-  server_.s->OnFrame(frame);
+  server_.s->OnFrame(frame, now_);
   server_.Drain();
-  server_.s->OnFrame(frame);  // the same MSG again
+  server_.s->OnFrame(frame, now_);  // the same MSG again
   server_.Drain();
   EXPECT_EQ(delivered, 1);
   EXPECT_TRUE(server_.s->HasFrame());
@@ -370,7 +370,7 @@ TEST_F(SessionPair, NewSessionResendsUnackedCallsRenumbered) {
 
 TEST_F(SessionPair, GarbageClosesWithInvalidPayload) {
   Connect();
-  server_.s->OnFrame("\xff\xfe garbage");
+  server_.s->OnFrame("\xff\xfe garbage", now_);
   server_.Drain();
   ASSERT_EQ(server_.closes.size(), 1u);
   EXPECT_EQ(server_.closes[0].code, wire::kCloseInvalidPayload);
@@ -381,11 +381,11 @@ TEST_F(SessionPair, GarbageClosesWithInvalidPayload) {
 }
 
 TEST_F(SessionPair, MsgBeforeHelloIsAProtocolError) {
-  server_.s->OnConnected();
+  server_.s->OnConnected(now_);
   wire::Envelope envelope;
   envelope.mutable_msg()->set_seq(1);
   envelope.mutable_msg()->set_method("t.S/M");
-  server_.s->OnFrame(wire::EncodeFrame({envelope}));
+  server_.s->OnFrame(wire::EncodeFrame({envelope}), now_);
   server_.Drain();
   ASSERT_EQ(server_.closes.size(), 1u);
   EXPECT_EQ(server_.closes[0].code, wire::kCloseProtocolError);
@@ -398,7 +398,7 @@ TEST_F(SessionPair, UnknownKindGetsANonFatalError) {
   wire::Frame frame;
   wire::Envelope* unknown = frame.add_envelopes();
   unknown->GetReflection()->MutableUnknownFields(unknown)->AddVarint(99, 1);
-  server_.s->OnFrame(frame.SerializeAsString());
+  server_.s->OnFrame(frame.SerializeAsString(), now_);
   server_.Drain();
   EXPECT_TRUE(server_.closes.empty());
   EXPECT_EQ(server_.Count(EventType::kError), 1);
@@ -415,7 +415,7 @@ TEST_F(SessionPair, SequenceGapIsAProtocolError) {
   wire::Envelope envelope;
   envelope.mutable_msg()->set_seq(5);
   envelope.mutable_msg()->set_method("t.S/M");
-  server_.s->OnFrame(wire::EncodeFrame({envelope}));
+  server_.s->OnFrame(wire::EncodeFrame({envelope}), now_);
   server_.Drain();
   ASSERT_EQ(server_.closes.size(), 1u);
   EXPECT_NE(server_.closes[0].reason.find("expected seq 1, got 5"),
@@ -426,21 +426,77 @@ TEST_F(SessionPair, AckBeyondWhatWasSentIsAProtocolError) {
   Connect();
   wire::Envelope envelope;
   envelope.mutable_ack()->set_through(3);
-  client_.s->OnFrame(wire::EncodeFrame({envelope}));
+  client_.s->OnFrame(wire::EncodeFrame({envelope}), now_);
   client_.Drain();
   ASSERT_EQ(client_.closes.size(), 1u);
   EXPECT_EQ(client_.closes[0].code, wire::kCloseProtocolError);
 }
 
 TEST_F(SessionPair, WrongProtocolVersionIsRefused) {
-  server_.s->OnConnected();
+  server_.s->OnConnected(now_);
   wire::Envelope envelope;
   envelope.mutable_hello()->set_protocol_version(99);
-  server_.s->OnFrame(wire::EncodeFrame({envelope}));
+  server_.s->OnFrame(wire::EncodeFrame({envelope}), now_);
   server_.Drain();
   ASSERT_EQ(server_.closes.size(), 1u);
   EXPECT_NE(server_.closes[0].reason.find("protocol version 99"),
             std::string::npos);
+}
+
+// --- Liveness: a dead peer is noticed within ping_interval + ping_timeout.
+
+class Liveness : public SessionPair {
+ protected:
+  Liveness() {
+    SessionOptions options = Options(Role::kClient);
+    options.ping_interval = absl::Seconds(15);
+    options.ping_timeout = absl::Seconds(10);
+    client_.s = std::make_unique<Session>(options);
+    Connect();
+  }
+  // Advances the fake clock to `t` and runs the client's timers.
+  void TickClientAt(absl::Time t) {
+    now_ = t;
+    client_.s->Tick(now_);
+    client_.Drain();
+  }
+};
+
+TEST_F(Liveness, SilentPeerGetsAPingAfterTheInterval) {
+  EXPECT_EQ(client_.s->NextDeadline(), kStart + absl::Seconds(15));
+  TickClientAt(kStart + absl::Seconds(14));
+  EXPECT_FALSE(client_.s->HasFrame());
+  TickClientAt(kStart + absl::Seconds(15));
+  absl::StatusOr<wire::Frame> frame = wire::DecodeFrame(client_.s->TakeFrame());
+  ASSERT_TRUE(frame.ok());
+  EXPECT_TRUE(frame->envelopes(0).has_ping());
+}
+
+TEST_F(Liveness, UnansweredPingDropsTheConnectionWithinIntervalPlusTimeout) {
+  TickClientAt(kStart + absl::Seconds(15));
+  client_.s->TakeFrame();  // the PING is swallowed by a dead link
+  EXPECT_EQ(client_.s->NextDeadline(), kStart + absl::Seconds(25));
+  TickClientAt(kStart + absl::Seconds(25) - absl::Milliseconds(1));
+  EXPECT_TRUE(client_.closes.empty());
+  TickClientAt(kStart + absl::Seconds(25));
+  ASSERT_EQ(client_.closes.size(), 1u);
+  EXPECT_EQ(client_.closes[0].code, wire::kClosePeerUnresponsive);
+  EXPECT_TRUE(client_.closes[0].abort);
+}
+
+TEST_F(Liveness, AnsweredPingKeepsTheConnection) {
+  TickClientAt(kStart + absl::Seconds(15));
+  Pump();  // the server answers PONG
+  TickClientAt(kStart + absl::Seconds(29));
+  EXPECT_TRUE(client_.closes.empty());
+  EXPECT_EQ(client_.s->NextDeadline(), kStart + absl::Seconds(30));
+}
+
+TEST_F(Liveness, TrafficCountsAsAnswer) {
+  TickClientAt(kStart + absl::Seconds(10));
+  ASSERT_TRUE(Send(server_, "hello").ok());
+  Pump();
+  EXPECT_EQ(client_.s->NextDeadline(), kStart + absl::Seconds(25));
 }
 
 }  // namespace

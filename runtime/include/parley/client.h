@@ -24,6 +24,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "parley/events.h"
+#include "parley/options.h"
 #include "parley/rpc.h"
 
 namespace parley {
@@ -39,6 +40,9 @@ struct ClientOptions {
   size_t max_unacked_bytes = 64 << 20;
   // Time allowed for the TCP connect and WebSocket opening handshake.
   absl::Duration connect_timeout = absl::Seconds(10);
+  // Re-dialling after an unexpected loss of the connection.
+  ReconnectOptions reconnect;
+  LivenessOptions liveness;
   EventCallback on_event;
 };
 

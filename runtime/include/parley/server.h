@@ -25,6 +25,7 @@
 
 #include "absl/status/status.h"
 #include "parley/events.h"
+#include "parley/options.h"
 #include "parley/rpc.h"
 
 namespace parley {
@@ -39,6 +40,11 @@ struct ServerOptions {
   // Per session: calls sent to the client and not yet acked.
   size_t max_unacked_messages = 1 << 16;
   size_t max_unacked_bytes = 64 << 20;
+  LivenessOptions liveness;
+  // How long a session whose connection was lost is kept for the client to
+  // resume it; after that its pending calls fail with UNAVAILABLE and a
+  // returning client gets a new session.
+  absl::Duration session_grace = absl::Seconds(60);
   // Every event of every session; `Event::peer` names the client.
   EventCallback on_event;
 };
