@@ -1,6 +1,7 @@
 #include "parley/client.h"
 
 #include <memory>
+#include <random>
 #include <string>
 #include <utility>
 
@@ -8,16 +9,22 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "runtime/rpc/registry.h"
+#include "runtime/session/backoff.h"
 #include "runtime/transport/session_link.h"
 #include "runtime/transport/ws.h"
 
 namespace parley {
 
+// One session that survives its connections: every unexpected loss is
+// followed by a re-dial on the Backoff schedule; the session core resumes
+// (or learns it has a new session) in the handshake. Dialling, timers and
+// events run on the loop thread; the public methods hand work to it.
 class Client::Impl {
  public:
   explicit Impl(ClientOptions options)
       : options_(std::move(options)),
-        loop_(std::make_unique<transport::IoLoop>()) {
+        loop_(std::make_unique<transport::IoLoop>()),
+        backoff_(options_.reconnect, std::random_device()()) {
     session::SessionOptions session_options;
     session_options.role = session::Role::kClient;
     session_options.max_unacked_messages = options_.max_unacked_messages;
@@ -44,36 +51,32 @@ class Client::Impl {
   }
 
   absl::Status Start() {
-    absl::MutexLock lock(&mu_);
-    if (ws_ != nullptr || stopped_) {
-      return absl::FailedPreconditionError("Start after Start or Stop");
+    {
+      absl::MutexLock lock(&mu_);
+      if (ws_ != nullptr || stopped_) {
+        return absl::FailedPreconditionError("Start after Start or Stop");
+      }
+      transport::WsClientOptions ws_options;
+      ws_options.max_message_bytes = options_.max_message_bytes;
+      ws_options.open_timeout = options_.connect_timeout;
+      ws_options.tcp_no_delay = true;  // see Server: sessions coalesce frames
+      ws_ = transport::WsClient::Create(loop_.get(), ws_options);
     }
-    transport::WsClientOptions ws_options;
-    ws_options.max_message_bytes = options_.max_message_bytes;
-    ws_options.open_timeout = options_.connect_timeout;
-    ws_options.tcp_no_delay = true;  // see Server: sessions coalesce frames
-    ws_ = transport::WsClient::Create(loop_.get(), ws_options);
-    auto handler = std::make_shared<transport::LinkHandler>(
-        link_, [this](bool opened, uint16_t code, absl::string_view reason) {
-          if (!opened) {
-            OnEvent(transport::MakeEvent(EventType::kDisconnected,
-                                         absl::UnavailableError(absl::StrCat(
-                                             "cannot connect to ", options_.url,
-                                             ": ", reason, " (", code, ")"))));
-          }
-        });
-    return ws_->Connect(options_.url, std::move(handler));
+    absl::Status dialled;
+    loop_->RunAndWait([&] { dialled = Dial(); });
+    return dialled;
   }
 
   absl::Status WaitConnected(absl::Duration timeout) {
     absl::MutexLock lock(&mu_);
     auto settled = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return connected_ || !last_error_.ok();
+      return connected_ || gave_up_;
     };
     if (!mu_.AwaitWithTimeout(absl::Condition(&settled), timeout)) {
       return absl::DeadlineExceededError(
           absl::StrCat("not connected to ", options_.url, " within ",
-                       absl::FormatDuration(timeout)));
+                       absl::FormatDuration(timeout),
+                       "; last error: ", last_error_.ToString()));
     }
     return connected_ ? absl::OkStatus() : last_error_;
   }
@@ -87,14 +90,69 @@ class Client::Impl {
       stopped_ = true;
     }
     // Not under mu_: the loop thread takes it to record events.
-    loop_->RunAndWait(
-        [this] { link_->Stop(absl::CancelledError("client stopped")); });
+    loop_->RunAndWait([this] {
+      redial_.reset();
+      link_->Stop(absl::CancelledError("client stopped"));
+    });
     if (ws_ != nullptr) ws_->Stop();
-    loop_->RunAndWait(
-        [this] { OnEvent(transport::MakeEvent(EventType::kStopped)); });
+    loop_->RunAndWait([this] {
+      bool announced = false;  // GiveUp said kStopped already
+      {
+        absl::MutexLock lock(&mu_);
+        announced = gave_up_;
+      }
+      if (!announced) OnEvent(transport::MakeEvent(EventType::kStopped));
+    });
   }
 
  private:
+  // Loop thread.
+  absl::Status Dial() {
+    auto handler = std::make_shared<transport::LinkHandler>(
+        link_, [this](bool opened, uint16_t code, absl::string_view reason) {
+          OnConnectionEnded(opened, code, reason);
+        });
+    return ws_->Connect(options_.url, std::move(handler));
+  }
+
+  // Loop thread: a connection (or a dial) ended.
+  void OnConnectionEnded(bool opened, uint16_t code, absl::string_view reason) {
+    absl::Status why = absl::UnavailableError(
+        absl::StrCat(opened ? "connection to " : "cannot connect to ",
+                     options_.url, ": ", reason, " (", code, ")"));
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopped_) return;
+      last_error_ = why;
+    }
+    if (link_->stopped()) return GiveUp(why);  // the server said GOODBYE
+    absl::optional<absl::Duration> delay = backoff_.Next();
+    if (!delay.has_value()) {
+      return GiveUp(absl::UnavailableError(
+          absl::StrCat("gave up after ", backoff_.attempts(),
+                       " reconnect attempts; last error: ", why.message())));
+    }
+    Event event = transport::MakeEvent(EventType::kReconnecting, why);
+    event.attempt = backoff_.attempts();
+    event.delay = *delay;
+    OnEvent(event);
+    redial_ = loop_->RunAfter(*delay, [this] {
+      absl::Status dialled = Dial();
+      if (!dialled.ok()) GiveUp(dialled);
+    });
+  }
+
+  // Loop thread: no more connections. Pending calls fail with `why`.
+  void GiveUp(const absl::Status& why) {
+    {
+      absl::MutexLock lock(&mu_);
+      gave_up_ = true;
+      last_error_ = why;
+    }
+    link_->Stop(why);
+    OnEvent(transport::MakeEvent(EventType::kStopped, why));
+  }
+
   // Loop thread.
   void OnEvent(const Event& event) {
     {
@@ -107,6 +165,7 @@ class Client::Impl {
         last_error_ = event.status;
       }
     }
+    if (event.type == EventType::kConnected) backoff_.Reset();
     if (options_.on_event != nullptr) options_.on_event(event);
   }
 
@@ -115,10 +174,14 @@ class Client::Impl {
   rpc::ServiceRegistry registry_;
   std::unique_ptr<transport::IoLoop> loop_;
   std::shared_ptr<transport::SessionLink> link_;
-  std::unique_ptr<transport::WsClient> ws_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<transport::WsClient> ws_;  // set once, by Start
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  bool gave_up_ ABSL_GUARDED_BY(mu_) = false;
   bool connected_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status last_error_ ABSL_GUARDED_BY(mu_);
+  // Loop thread only.
+  session::Backoff backoff_;
+  std::unique_ptr<transport::Timer> redial_;
 };
 
 Client::Client(ClientOptions options)

@@ -5,12 +5,14 @@
 #include <string>
 #include <utility>
 
-#include "absl/container/flat_hash_set.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "runtime/rpc/registry.h"
 #include "runtime/transport/session_link.h"
 #include "runtime/transport/ws.h"
+#include "runtime/wire/codec.h"
 
 namespace parley {
 namespace {
@@ -21,14 +23,26 @@ std::string NewSessionId() {
   std::string id(16, '\0');
   for (size_t i = 0; i < id.size(); i += 4) {
     uint32_t word = device();
-    for (size_t j = 0; j < 4; ++j)
+    for (size_t j = 0; j < 4; ++j) {
       id[i + j] = static_cast<char>(word >> (8 * j));
+    }
   }
   return id;
 }
 
+// The session id a connection's first message asks to resume, if any.
+std::string RequestedSessionId(absl::string_view first_message) {
+  absl::StatusOr<wire::Frame> frame = wire::DecodeFrame(first_message);
+  if (!frame.ok() || !frame->envelopes(0).has_hello()) return std::string();
+  return frame->envelopes(0).hello().session_id();
+}
+
 }  // namespace
 
+// Sessions outlive connections: a connection's first message (its HELLO)
+// names the session it resumes; a session whose connection is lost is kept
+// for `session_grace`, then ended. Everything below runs on the loop thread
+// except the public methods, which hand work to it.
 class Server::Impl {
  public:
   explicit Impl(ServerOptions options)
@@ -58,8 +72,9 @@ class Server::Impl {
     // would hold a request behind a delayed TCP ack (~40 ms).
     ws_options.tcp_no_delay = true;
     absl::StatusOr<std::unique_ptr<transport::WsServer>> ws =
-        transport::WsServer::Start(loop_.get(), ws_options,
-                                   [this] { return NewConnection(); });
+        transport::WsServer::Start(loop_.get(), ws_options, [this] {
+          return std::make_shared<Connection>(this);
+        });
     if (!ws.ok()) return ws.status();
     started_ = true;
     ws_ = std::move(*ws);
@@ -79,9 +94,10 @@ class Server::Impl {
     }
     // Not under mu_: handlers on the loop thread may call port().
     loop_->RunAndWait([this] {
-      for (const auto& link : links_) {
-        link->Stop(absl::CancelledError("server stopped"));
+      for (auto& [id, entry] : sessions_) {
+        entry.link->Stop(absl::CancelledError("server stopped"));
       }
+      sessions_.clear();
     });
     ws_->Stop();
     loop_->RunAndWait([this] {
@@ -92,8 +108,46 @@ class Server::Impl {
   }
 
  private:
-  // Loop thread: one session per accepted connection.
-  std::shared_ptr<transport::WsHandler> NewConnection() {
+  // One accepted connection: bound to a session by its first message.
+  class Connection : public transport::WsHandler {
+   public:
+    explicit Connection(Impl* server) : server_(server) {}
+    void OnOpen(std::shared_ptr<transport::WsConnection> connection) override {
+      connection_ = std::move(connection);
+    }
+    void OnBinary(absl::string_view bytes) override {
+      if (link_ == nullptr) {
+        link_ = server_->Route(RequestedSessionId(bytes));
+        link_->Attach(connection_);
+      }
+      link_->OnBinary(bytes);
+    }
+    void OnClose(uint16_t code, absl::string_view reason) override {
+      if (link_ != nullptr) {
+        link_->Detach(connection_.get(), code, reason);
+        server_->Released(link_);
+      }
+      connection_ = nullptr;
+    }
+
+   private:
+    Impl* const server_;
+    std::shared_ptr<transport::WsConnection> connection_;
+    std::shared_ptr<transport::SessionLink> link_;
+  };
+
+  struct Entry {
+    std::shared_ptr<transport::SessionLink> link;
+    std::unique_ptr<transport::Timer> expiry;  // armed while detached
+  };
+
+  // The session `id` names if the server still has it, else a new one.
+  std::shared_ptr<transport::SessionLink> Route(const std::string& id) {
+    if (auto it = sessions_.find(id);
+        it != sessions_.end() && !it->second.link->stopped()) {
+      it->second.expiry.reset();
+      return it->second.link;
+    }
     session::SessionOptions session_options;
     session_options.role = session::Role::kServer;
     session_options.session_id = NewSessionId();
@@ -102,16 +156,33 @@ class Server::Impl {
     session_options.max_frame_bytes = options_.max_message_bytes;
     session_options.ping_interval = options_.liveness.ping_interval;
     session_options.ping_timeout = options_.liveness.ping_timeout;
+    std::string new_id = session_options.session_id;
     auto link = std::make_shared<transport::SessionLink>(
         loop_.get(), &registry_, std::move(session_options), options_.on_event);
-    links_.insert(link);
-    return std::make_shared<transport::LinkHandler>(
-        link, [this, link](bool, uint16_t, absl::string_view) {
-          // No resume yet: a closed connection ends its session, and the
-          // calls still pending on it fail rather than wait forever.
-          link->Stop(absl::UnavailableError("connection lost; session ended"));
-          links_.erase(link);
-        });
+    sessions_[new_id].link = link;
+    return link;
+  }
+
+  // `link`'s connection ended. Keep the session for the client to resume
+  // unless it never opened or is over; end it once the grace period passes
+  // without a new connection.
+  void Released(const std::shared_ptr<transport::SessionLink>& link) {
+    auto it = sessions_.find(link->session_id());
+    if (it == sessions_.end() || it->second.link != link) return;
+    if (link->connected()) return;  // the client is back already
+    if (!link->ever_opened() || link->stopped()) {
+      link->Stop(absl::UnavailableError("connection lost; session ended"));
+      sessions_.erase(it);
+      return;
+    }
+    it->second.expiry = loop_->RunAfter(options_.session_grace, [this, link] {
+      auto it = sessions_.find(link->session_id());
+      if (it == sessions_.end() || link->connected()) return;
+      link->Stop(absl::UnavailableError(absl::StrCat(
+          "client did not come back within the session grace period (",
+          absl::FormatDuration(options_.session_grace), ")")));
+      sessions_.erase(it);
+    });
   }
 
   const ServerOptions options_;
@@ -121,8 +192,8 @@ class Server::Impl {
   std::unique_ptr<transport::WsServer> ws_ ABSL_GUARDED_BY(mu_);
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
-  // Loop thread only.
-  absl::flat_hash_set<std::shared_ptr<transport::SessionLink>> links_;
+  // Loop thread only: every session, by id.
+  absl::flat_hash_map<std::string, Entry> sessions_;
 };
 
 Server::Server(ServerOptions options)

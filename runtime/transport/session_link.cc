@@ -37,11 +37,25 @@ bool SessionLink::OnIoThread() const {
 }
 
 void SessionLink::Attach(std::shared_ptr<WsConnection> connection) {
-  absl::MutexLock lock(&mu_);
-  peer_ = connection->RemoteEndpoint();
-  connection_ = std::move(connection);
-  session_.OnConnected(absl::Now());
-  ScheduleFlushLocked();
+  std::shared_ptr<WsConnection> replaced;
+  {
+    absl::MutexLock lock(&mu_);
+    replaced = std::move(connection_);
+    if (replaced != nullptr) {
+      session_.OnDisconnected(
+          absl::UnavailableError("session resumed on another connection"));
+    }
+    peer_ = connection->RemoteEndpoint();
+    connection_ = std::move(connection);
+    session_.OnConnected(absl::Now());
+    ScheduleFlushLocked();
+  }
+  // Outside mu_: its OnClose may run right here (and is then ignored by
+  // Detach, as it is no longer the current connection).
+  if (replaced != nullptr) {
+    replaced->Drop(wire::kCloseGoingAway,
+                   "session resumed on another connection");
+  }
 }
 
 void SessionLink::OnBinary(absl::string_view bytes) {
@@ -50,9 +64,11 @@ void SessionLink::OnBinary(absl::string_view bytes) {
   ScheduleFlushLocked();
 }
 
-void SessionLink::Detach(uint16_t code, absl::string_view reason) {
+void SessionLink::Detach(const WsConnection* connection, uint16_t code,
+                         absl::string_view reason) {
   {
     absl::MutexLock lock(&mu_);
+    if (connection != connection_.get()) return;  // replaced already
     connection_ = nullptr;
     session_.OnDisconnected(absl::UnavailableError(
         absl::StrCat("connection closed (", code, " ", reason, ")")));
@@ -75,6 +91,21 @@ void SessionLink::Stop(const absl::Status& status) {
 bool SessionLink::open() const {
   absl::MutexLock lock(&mu_);
   return session_.open();
+}
+
+bool SessionLink::connected() const {
+  absl::MutexLock lock(&mu_);
+  return connection_ != nullptr;
+}
+
+std::string SessionLink::session_id() const {
+  absl::MutexLock lock(&mu_);
+  return session_.session_id();
+}
+
+bool SessionLink::stopped() const {
+  absl::MutexLock lock(&mu_);
+  return session_.stopped();
 }
 
 void SessionLink::ScheduleFlushLocked() {
@@ -113,11 +144,10 @@ void SessionLink::Pump() {
   for (session::Completion& completion : effects.completions) {
     completion.done(std::move(completion.result));
   }
-  if (on_event_ != nullptr) {
-    for (Event& event : effects.events) {
-      event.peer = peer;
-      on_event_(event);
-    }
+  for (Event& event : effects.events) {
+    ever_opened_ |= event.type == EventType::kConnected;
+    event.peer = peer;
+    if (on_event_ != nullptr) on_event_(event);
   }
   for (session::Delivery& delivery : effects.deliveries) {
     Dispatch(std::move(delivery));
@@ -166,13 +196,15 @@ void SessionLink::ArmDeadlineTimer(absl::Time deadline) {
 
 void LinkHandler::OnOpen(std::shared_ptr<WsConnection> connection) {
   opened_ = true;
+  connection_ = connection;
   link_->Attach(std::move(connection));
 }
 
 void LinkHandler::OnBinary(absl::string_view bytes) { link_->OnBinary(bytes); }
 
 void LinkHandler::OnClose(uint16_t code, absl::string_view reason) {
-  if (opened_) link_->Detach(code, reason);
+  if (opened_) link_->Detach(connection_.get(), code, reason);
+  connection_ = nullptr;
   if (on_close_ != nullptr) on_close_(opened_, code, reason);
 }
 

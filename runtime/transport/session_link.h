@@ -43,10 +43,14 @@ class SessionLink : public Channel,
                     const CallOptions& options, RawDoneCallback done) override;
   bool OnIoThread() const override;
 
-  // Loop thread: the connection is open / delivered bytes / ended.
+  // Loop thread: the session now runs on `connection` (a connection it
+  // ran on before is dropped: its peer came back on a new one).
   void Attach(std::shared_ptr<WsConnection> connection);
+  // Loop thread: bytes from the current connection.
   void OnBinary(absl::string_view bytes);
-  void Detach(uint16_t code, absl::string_view reason);
+  // Loop thread: `connection` ended; ignored unless it is the current one.
+  void Detach(const WsConnection* connection, uint16_t code,
+              absl::string_view reason);
 
   // Loop thread: ends the session. GOODBYE is written (if connected),
   // pending calls fail with `status`, later calls are refused, and the link
@@ -55,6 +59,14 @@ class SessionLink : public Channel,
 
   // True once the handshake completed on the current connection.
   bool open() const;
+  // True while a connection is attached.
+  bool connected() const;
+  // The session's id (the server's, once the handshake told it).
+  std::string session_id() const;
+  // Loop thread: true once any handshake completed on this link.
+  bool ever_opened() const { return ever_opened_; }
+  // Loop thread: true after Stop, or once the peer said GOODBYE.
+  bool stopped() const;
 
  private:
   // Runs the session's outputs; posted after every input (coalescing).
@@ -76,6 +88,7 @@ class SessionLink : public Channel,
   std::string peer_ ABSL_GUARDED_BY(mu_);
 
   // Loop thread only.
+  bool ever_opened_ = false;
   std::unique_ptr<Timer> deadline_timer_;
   absl::Time armed_deadline_ = absl::InfiniteFuture();
 };
@@ -96,6 +109,7 @@ class LinkHandler : public WsHandler {
  private:
   std::shared_ptr<SessionLink> link_;
   CloseCallback on_close_;
+  std::shared_ptr<WsConnection> connection_;
   bool opened_ = false;
 };
 

@@ -9,8 +9,10 @@
 //   absl::StatusOr<echo::Shouted> r = stub.ShoutBlocking(words);
 //   client.Stop();
 //
-// Calls made before the connection is open are queued (bounded) and sent
-// once the handshake completes.
+// Calls made while not connected are queued (bounded) and sent once a
+// handshake completes. An unexpected loss of the connection is followed by
+// re-dials on the `reconnect` schedule; the session resumes and nothing
+// accepted is lost or delivered twice (see docs/PROTOCOL.md).
 //
 // Thread safety: AddService before Start; everything else is thread-safe.
 // Handlers, callbacks and events run on the client's single I/O thread.
@@ -62,8 +64,9 @@ class Client {
   // outcome arrives as events (or through WaitConnected).
   absl::Status Start();
 
-  // Blocks until the session is open: OK, or Unavailable when the
-  // connection failed or closed, DeadlineExceeded after `timeout`.
+  // Blocks until the session is open: OK; Unavailable once the client gave
+  // up reconnecting (reconnect.max_attempts); DeadlineExceeded after
+  // `timeout`, naming the last connection error.
   absl::Status WaitConnected(absl::Duration timeout);
 
   // The calling end for generated stubs; valid for the Client's life.
