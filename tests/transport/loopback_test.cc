@@ -43,6 +43,28 @@ class CalcService : public test::Calc::Service {
     responder.Fail(absl::NotFoundError(absl::StrCat("no ", request.value())));
   }
 
+  void Hold(CallContext&, const Num&,
+            Responder<google::protobuf::Empty> responder) override {
+    absl::MutexLock lock(&mu_);
+    held_.push_back(std::move(responder));
+  }
+  // Finishes every held call, from this (non-I/O) thread.
+  void ReleaseHeld() {
+    std::vector<Responder<google::protobuf::Empty>> held;
+    {
+      absl::MutexLock lock(&mu_);
+      held.swap(held_);
+    }
+    for (auto& responder : held) responder.Finish();
+  }
+  bool AwaitHeld(size_t n) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return held_.size() >= n;
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&enough), kWait);
+  }
+
   // The channel back to the first client that called.
   std::shared_ptr<Channel> AwaitPeer() {
     absl::MutexLock lock(&mu_);
@@ -65,6 +87,7 @@ class CalcService : public test::Calc::Service {
   absl::Mutex mu_;
   std::shared_ptr<Channel> peer_ ABSL_GUARDED_BY(mu_);
   std::vector<int64_t> notes_ ABSL_GUARDED_BY(mu_);
+  std::vector<Responder<google::protobuf::Empty>> held_ ABSL_GUARDED_BY(mu_);
 };
 
 class FeedService : public test::Feed::Service {
@@ -166,6 +189,50 @@ TEST_F(Loopback, ThousandConcurrentRequestsEachWayAreMatched) {
   ASSERT_TRUE(from_client.AwaitDone(kCalls));
   EXPECT_EQ(from_server.matched(), kCalls);
   EXPECT_EQ(from_client.matched(), kCalls);
+}
+
+TEST_F(Loopback, SlowHandlerGivesDeadlineExceededOnceAndLateAckIsIgnored) {
+  test::Calc::Stub stub(client_->channel());
+  absl::Mutex mu;
+  std::vector<absl::Status> outcomes;
+  CallOptions options;
+  options.ack_within = absl::Milliseconds(50);
+  ASSERT_TRUE(stub.Hold(
+                      MakeNum(1),
+                      [&](absl::Status s) {
+                        absl::MutexLock lock(&mu);
+                        outcomes.push_back(s);
+                      },
+                      options)
+                  .ok());
+  {
+    absl::MutexLock lock(&mu);
+    auto one = [&]() { return outcomes.size() == 1; };
+    ASSERT_TRUE(mu.AwaitWithTimeout(absl::Condition(&one), kWait));
+    EXPECT_TRUE(absl::IsDeadlineExceeded(outcomes[0])) << outcomes[0];
+  }
+  ASSERT_TRUE(calc_.AwaitHeld(1));
+  calc_.ReleaseHeld();  // the late ack must not complete the call again
+  ASSERT_TRUE(stub.NoteBlocking(MakeNum(2)).ok());  // ordered after the ack
+  absl::MutexLock lock(&mu);
+  EXPECT_EQ(outcomes.size(), 1u);
+}
+
+TEST_F(Loopback, HandlerFinishingLaterFromAnotherThreadCompletesTheCall) {
+  test::Calc::Stub stub(client_->channel());
+  absl::Notification done;
+  absl::Status outcome;
+  ASSERT_TRUE(stub.Hold(MakeNum(1),
+                        [&](absl::Status s) {
+                          outcome = s;
+                          done.Notify();
+                        })
+                  .ok());
+  ASSERT_TRUE(calc_.AwaitHeld(1));
+  EXPECT_FALSE(done.HasBeenNotified());
+  std::thread([&] { calc_.ReleaseHeld(); }).join();
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(kWait));
+  EXPECT_TRUE(outcome.ok()) << outcome;
 }
 
 TEST_F(Loopback, BlockingCallOnTheIoThreadIsRefused) {
