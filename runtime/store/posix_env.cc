@@ -1,0 +1,329 @@
+// The POSIX Env: pwrite/pread on file descriptors, fdatasync, flock.
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "runtime/store/env.h"
+
+namespace parley::store {
+namespace {
+
+absl::Status PosixError(absl::string_view context, int err) {
+  std::string message = absl::StrCat(context, ": ", std::strerror(err));
+  switch (err) {
+    case ENOENT:
+      return absl::NotFoundError(message);
+    case ENOSPC:
+    case EDQUOT:
+      return absl::ResourceExhaustedError(message);
+    case EACCES:
+    case EPERM:
+      return absl::PermissionDeniedError(message);
+    default:
+      return absl::InternalError(message);
+  }
+}
+
+absl::Status WriteAll(int fd, const char* data, size_t n, uint64_t offset,
+                      const std::string& path) {
+  while (n > 0) {
+    ssize_t w = ::pwrite(fd, data, n, static_cast<off_t>(offset));
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return PosixError(absl::StrCat("write ", path), errno);
+    }
+    data += w;
+    n -= static_cast<size_t>(w);
+    offset += static_cast<uint64_t>(w);
+  }
+  return absl::OkStatus();
+}
+
+class PosixWritableFile : public WritableFile {
+ public:
+  PosixWritableFile(std::string path, int fd, uint64_t offset)
+      : path_(std::move(path)), fd_(fd), offset_(offset) {}
+  ~PosixWritableFile() override { (void)Close(); }
+
+  absl::Status Append(absl::string_view data) override {
+    if (buffer_.size() + data.size() <= kBufferSize) {
+      buffer_.append(data.data(), data.size());
+      return absl::OkStatus();
+    }
+    if (absl::Status s = Flush(); !s.ok()) return s;
+    if (data.size() <= kBufferSize) {
+      buffer_.append(data.data(), data.size());
+      return absl::OkStatus();
+    }
+    absl::Status s = WriteAll(fd_, data.data(), data.size(), offset_, path_);
+    if (s.ok()) offset_ += data.size();
+    return s;
+  }
+
+  absl::Status Flush() override {
+    if (buffer_.empty()) return absl::OkStatus();
+    absl::Status s =
+        WriteAll(fd_, buffer_.data(), buffer_.size(), offset_, path_);
+    if (s.ok()) offset_ += buffer_.size();
+    buffer_.clear();
+    return s;
+  }
+
+  absl::Status Sync() override {
+    if (absl::Status s = Flush(); !s.ok()) return s;
+    if (::fdatasync(fd_) != 0) {
+      return PosixError(absl::StrCat("fdatasync ", path_), errno);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Preallocate(uint64_t size, bool zero_fill) override {
+    if (zero_fill) {
+      std::string zeros(1 << 16, '\0');
+      for (uint64_t at = offset_ + buffer_.size(); at < size;) {
+        size_t n =
+            static_cast<size_t>(std::min<uint64_t>(zeros.size(), size - at));
+        if (absl::Status s = WriteAll(fd_, zeros.data(), n, at, path_);
+            !s.ok()) {
+          return s;
+        }
+        at += n;
+      }
+    } else if (int err = ::posix_fallocate(fd_, 0, static_cast<off_t>(size));
+               err != 0) {
+      return PosixError(absl::StrCat("fallocate ", path_), err);
+    }
+    return Sync();
+  }
+
+  absl::Status Close() override {
+    if (fd_ < 0) return absl::OkStatus();
+    absl::Status s = Flush();
+    if (::close(fd_) != 0 && s.ok()) {
+      s = PosixError(absl::StrCat("close ", path_), errno);
+    }
+    fd_ = -1;
+    return s;
+  }
+
+ private:
+  static constexpr size_t kBufferSize = 64 << 10;
+  const std::string path_;
+  int fd_;
+  uint64_t offset_;  // Where the buffer's first byte goes.
+  std::string buffer_;
+};
+
+class PosixSequentialFile : public SequentialFile {
+ public:
+  PosixSequentialFile(std::string path, int fd)
+      : path_(std::move(path)), fd_(fd) {}
+  ~PosixSequentialFile() override { ::close(fd_); }
+
+  absl::Status Read(size_t n, absl::string_view* result,
+                    char* scratch) override {
+    size_t got = 0;
+    while (got < n) {
+      ssize_t r = ::read(fd_, scratch + got, n - got);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        return PosixError(absl::StrCat("read ", path_), errno);
+      }
+      if (r == 0) break;
+      got += static_cast<size_t>(r);
+    }
+    *result = absl::string_view(scratch, got);
+    return absl::OkStatus();
+  }
+
+ private:
+  const std::string path_;
+  const int fd_;
+};
+
+class PosixRandomAccessFile : public RandomAccessFile {
+ public:
+  PosixRandomAccessFile(std::string path, int fd)
+      : path_(std::move(path)), fd_(fd) {}
+  ~PosixRandomAccessFile() override { ::close(fd_); }
+
+  absl::Status Read(uint64_t offset, size_t n, absl::string_view* result,
+                    char* scratch) const override {
+    size_t got = 0;
+    while (got < n) {
+      ssize_t r = ::pread(fd_, scratch + got, n - got,
+                          static_cast<off_t>(offset + got));
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        return PosixError(absl::StrCat("read ", path_), errno);
+      }
+      if (r == 0) break;
+      got += static_cast<size_t>(r);
+    }
+    *result = absl::string_view(scratch, got);
+    return absl::OkStatus();
+  }
+
+ private:
+  const std::string path_;
+  const int fd_;
+};
+
+class PosixFileLock : public FileLock {
+ public:
+  explicit PosixFileLock(int fd) : fd_(fd) {}
+  ~PosixFileLock() override { ::close(fd_); }  // Closing releases flock.
+
+ private:
+  const int fd_;
+};
+
+absl::StatusOr<int> OpenFd(const std::string& path, int flags) {
+  int fd = ::open(path.c_str(), flags | O_CLOEXEC, 0600);
+  if (fd < 0) return PosixError(absl::StrCat("open ", path), errno);
+  return fd;
+}
+
+class PosixEnv : public Env {
+ public:
+  absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(
+      const std::string& path) override {
+    absl::StatusOr<int> fd = OpenFd(path, O_WRONLY | O_CREAT | O_TRUNC);
+    if (!fd.ok()) return fd.status();
+    return std::unique_ptr<WritableFile>(new PosixWritableFile(path, *fd, 0));
+  }
+
+  absl::StatusOr<std::unique_ptr<WritableFile>> NewAppendableFile(
+      const std::string& path) override {
+    absl::StatusOr<int> fd = OpenFd(path, O_WRONLY);
+    if (!fd.ok()) return fd.status();
+    struct stat st;
+    if (::fstat(*fd, &st) != 0) {
+      int err = errno;
+      ::close(*fd);
+      return PosixError(absl::StrCat("stat ", path), err);
+    }
+    return std::unique_ptr<WritableFile>(
+        new PosixWritableFile(path, *fd, static_cast<uint64_t>(st.st_size)));
+  }
+
+  absl::StatusOr<std::unique_ptr<SequentialFile>> NewSequentialFile(
+      const std::string& path) override {
+    absl::StatusOr<int> fd = OpenFd(path, O_RDONLY);
+    if (!fd.ok()) return fd.status();
+    return std::unique_ptr<SequentialFile>(new PosixSequentialFile(path, *fd));
+  }
+
+  absl::StatusOr<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(
+      const std::string& path) override {
+    absl::StatusOr<int> fd = OpenFd(path, O_RDONLY);
+    if (!fd.ok()) return fd.status();
+    return std::unique_ptr<RandomAccessFile>(
+        new PosixRandomAccessFile(path, *fd));
+  }
+
+  absl::StatusOr<std::vector<std::string>> GetChildren(
+      const std::string& dir) override {
+    DIR* d = ::opendir(dir.c_str());
+    if (d == nullptr) return PosixError(absl::StrCat("opendir ", dir), errno);
+    std::vector<std::string> names;
+    while (struct dirent* e = ::readdir(d)) {
+      std::string name = e->d_name;
+      if (name != "." && name != "..") names.push_back(std::move(name));
+    }
+    ::closedir(d);
+    return names;
+  }
+
+  absl::StatusOr<uint64_t> GetFileSize(const std::string& path) override {
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) {
+      return PosixError(absl::StrCat("stat ", path), errno);
+    }
+    return static_cast<uint64_t>(st.st_size);
+  }
+
+  absl::Status RemoveFile(const std::string& path) override {
+    if (::unlink(path.c_str()) != 0) {
+      return PosixError(absl::StrCat("unlink ", path), errno);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status RenameFile(const std::string& from,
+                          const std::string& to) override {
+    if (::rename(from.c_str(), to.c_str()) != 0) {
+      return PosixError(absl::StrCat("rename ", from, " to ", to), errno);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status TruncateFile(const std::string& path, uint64_t size) override {
+    if (::truncate(path.c_str(), static_cast<off_t>(size)) != 0) {
+      return PosixError(absl::StrCat("truncate ", path), errno);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status CreateDir(const std::string& dir) override {
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+      return PosixError(absl::StrCat("mkdir ", dir), errno);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status SyncDir(const std::string& dir) override {
+    absl::StatusOr<int> fd = OpenFd(dir, O_RDONLY | O_DIRECTORY);
+    if (!fd.ok()) return fd.status();
+    int rc = ::fsync(*fd);
+    int err = errno;
+    ::close(*fd);
+    if (rc != 0) return PosixError(absl::StrCat("fsync ", dir), err);
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::unique_ptr<FileLock>> LockFile(
+      const std::string& path) override {
+    absl::StatusOr<int> fd = OpenFd(path, O_RDWR | O_CREAT);
+    if (!fd.ok()) return fd.status();
+    if (::flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+      int err = errno;
+      char buf[32] = {};
+      ssize_t n = ::pread(*fd, buf, sizeof(buf) - 1, 0);
+      ::close(*fd);
+      if (err != EWOULDBLOCK)
+        return PosixError(absl::StrCat("flock ", path), err);
+      std::string holder(buf, n > 0 ? static_cast<size_t>(n) : 0);
+      holder = std::string(absl::StripAsciiWhitespace(holder));
+      return absl::FailedPreconditionError(
+          absl::StrCat(path, " is locked by another open store (pid ",
+                       holder.empty() ? "unknown" : holder, ")"));
+    }
+    std::string pid = absl::StrCat(::getpid(), "\n");
+    if (::ftruncate(*fd, 0) != 0 || ::pwrite(*fd, pid.data(), pid.size(), 0) !=
+                                        static_cast<ssize_t>(pid.size())) {
+      int err = errno;
+      ::close(*fd);
+      return PosixError(absl::StrCat("write ", path), err);
+    }
+    return std::unique_ptr<FileLock>(new PosixFileLock(*fd));
+  }
+};
+
+}  // namespace
+
+Env* Env::Default() {
+  static Env* const env = new PosixEnv;
+  return env;
+}
+
+}  // namespace parley::store
