@@ -1,0 +1,307 @@
+// DurableStore's write path (group commit), ack bookkeeping and reads.
+// Open and recovery live in durable_store_open.cc.
+#include "runtime/store/durable_store.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "runtime/util/status_macros.h"
+
+namespace parley::store {
+namespace {
+
+// A group commit writes at most this much before handing over.
+constexpr size_t kMaxBatchBytes = 1 << 20;
+// Largest message record; keeps index offsets within 32 bits.
+constexpr size_t kMaxRecordBytes = 256 << 20;
+
+}  // namespace
+
+struct DurableStore::Op {
+  enum Kind { kMessage, kAck, kMeta, kSync };
+  explicit Op(Kind k) : kind(k) {}
+  const Kind kind;
+  std::string record;   // kMeta: encoded by the leader.
+  uint64_t seq = 0;     // kMessage: its seq. kAck: through.
+  StoreMeta meta;       // kMeta.
+  bool sync = false;    // Sync even if the policy would not.
+  uint64_t offset = 0;  // Set by the leader: where the record went.
+  absl::Status status;
+  bool done = false;
+  absl::CondVar cv;
+};
+
+DurableStore::DurableStore(Env* env, std::string dir,
+                           const DurableStoreOptions& options)
+    : env_(env), dir_(std::move(dir)), options_(options) {}
+
+DurableStore::~DurableStore() { (void)Close(); }
+
+std::string DurableStore::SegmentPath(uint64_t number) const {
+  return absl::StrFormat("%s/%06d.log", dir_, number);
+}
+
+absl::Status DurableStore::Run(Op* op, std::vector<std::string>* obsolete) {
+  if (closed_) return absl::FailedPreconditionError("store is closed");
+  if (!error_.ok()) {
+    return absl::Status(error_.code(), absl::StrCat("store failed earlier: ",
+                                                    error_.message()));
+  }
+  queue_.push_back(op);
+  while (!op->done && op != queue_.front()) op->cv.Wait(&mu_);
+  if (op->done) return op->status;
+
+  // Leader: take a batch from the queue's front, build META records from
+  // the state as it will be at their place in the log.
+  std::vector<Op*> batch;
+  const Checkpoint start = state_;
+  Checkpoint running = state_;
+  bool sync = false;
+  size_t bytes = 0;
+  for (Op* o : queue_) {
+    if (!batch.empty() && bytes + o->record.size() > kMaxBatchBytes) break;
+    if (o->kind == Op::kMessage) running.next_seq = o->seq + 1;
+    if (o->kind == Op::kAck) {
+      running.acked_through = std::max(running.acked_through, o->seq);
+    }
+    if (o->kind == Op::kMeta) {
+      running.meta = o->meta;
+      o->record = EncodeMeta(running);
+    }
+    sync |= o->sync ||
+            (o->kind != Op::kSync && options_.sync == SyncPolicy::kEveryWrite);
+    bytes += o->record.size();
+    batch.push_back(o);
+  }
+  absl::Status s = error_;
+  if (s.ok()) {
+    mu_.Unlock();
+    s = WriteBatch(batch, sync, start);
+    mu_.Lock();
+  }
+  if (s.ok()) {
+    if (segments_.empty() || segments_.back().number != active_number_) {
+      segments_.push_back({active_number_, new_segment_reader_, 0});
+    }
+    for (Op* o : batch) Apply(o);
+    dirty_ = !sync && (dirty_ || bytes > 0);
+    CollectObsolete(obsolete);
+  } else {
+    if (error_.ok()) error_ = s;
+    for (Op* o : batch) {
+      if (o->kind == Op::kMessage) reserved_bytes_ -= o->record.size();
+    }
+  }
+  for (Op* o : batch) {
+    queue_.pop_front();
+    o->status = s;
+    o->done = true;
+    if (o != op) o->cv.Signal();
+  }
+  if (!queue_.empty()) queue_.front()->cv.Signal();
+  return s;
+}
+
+absl::Status DurableStore::WriteBatch(const std::vector<Op*>& batch, bool sync,
+                                      const Checkpoint& state) {
+  if (writer_->length() >= options_.segment_bytes) {
+    PARLEY_RETURN_IF_ERROR(FinishSegment());
+    PARLEY_RETURN_IF_ERROR(StartSegment(active_number_ + 1, state));
+  }
+  for (Op* o : batch) {
+    if (o->kind == Op::kSync) continue;
+    PARLEY_RETURN_IF_ERROR(writer_->AddRecord(o->record, &o->offset));
+  }
+  return sync ? file_->Sync() : file_->Flush();
+}
+
+absl::Status DurableStore::FinishSegment() {
+  PARLEY_RETURN_IF_ERROR(writer_->AddRecord(EncodeSeal()));
+  PARLEY_RETURN_IF_ERROR(file_->Sync());
+  absl::Status s = file_->Close();
+  writer_.reset();
+  file_.reset();
+  return s;
+}
+
+absl::Status DurableStore::StartSegment(uint64_t number,
+                                        const Checkpoint& state) {
+  const std::string path = SegmentPath(number);
+  PARLEY_ASSIGN_OR_RETURN(file_, env_->NewWritableFile(path));
+  active_number_ = number;
+  writer_ = std::make_unique<log::Writer>(file_.get(), 0);
+  if (options_.preallocation != Preallocation::kNone) {
+    // A segment outgrows this by at most one batch; that tail just grows.
+    PARLEY_RETURN_IF_ERROR(
+        file_->Preallocate(options_.segment_bytes,
+                           options_.preallocation == Preallocation::kZeroFill));
+  }
+  PARLEY_RETURN_IF_ERROR(writer_->AddRecord(EncodeMeta(state)));
+  PARLEY_RETURN_IF_ERROR(file_->Sync());
+  PARLEY_RETURN_IF_ERROR(env_->SyncDir(dir_));
+  PARLEY_ASSIGN_OR_RETURN(std::unique_ptr<RandomAccessFile> reader,
+                          env_->NewRandomAccessFile(path));
+  new_segment_reader_ = std::move(reader);
+  return absl::OkStatus();
+}
+
+void DurableStore::Apply(Op* o) {
+  switch (o->kind) {
+    case Op::kMessage:
+      index_.push_back({o->seq, static_cast<uint32_t>(o->offset),
+                        static_cast<uint32_t>(o->record.size())});
+      ++segments_.back().entries;
+      reserved_bytes_ -= o->record.size();
+      pending_bytes_ += o->record.size();
+      state_.next_seq = o->seq + 1;
+      break;
+    case Op::kAck:
+      PopAcked(o->seq);
+      break;
+    case Op::kMeta:
+      state_.meta = o->meta;
+      break;
+    case Op::kSync:
+      break;
+  }
+}
+
+void DurableStore::PopAcked(uint64_t through) {
+  state_.acked_through = std::max(state_.acked_through, through);
+  size_t seg = 0;
+  while (!index_.empty() && index_.front().seq <= through) {
+    while (segments_[seg].entries == 0) ++seg;
+    --segments_[seg].entries;
+    pending_bytes_ -= index_.front().size;
+    index_.pop_front();
+  }
+}
+
+void DurableStore::CollectObsolete(std::vector<std::string>* obsolete) {
+  while (segments_.size() > 1 && segments_.front().entries == 0 &&
+         segments_.front().number != active_number_) {
+    obsolete->push_back(SegmentPath(segments_.front().number));
+    segments_.pop_front();
+  }
+}
+
+void DurableStore::RemoveFiles(const std::vector<std::string>& paths) {
+  // A failed delete only leaves acked messages behind: on the next Open
+  // they are below acked_through or are resent and deduplicated by the peer.
+  for (const std::string& path : paths) (void)env_->RemoveFile(path);
+}
+
+absl::Status DurableStore::Append(const StoredMessage& message) {
+  if (message.seq == 0) return absl::InvalidArgumentError("seq 0 is invalid");
+  Op op(Op::kMessage);
+  op.record = EncodeMessage(message);
+  op.seq = message.seq;
+  if (op.record.size() > kMaxRecordBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "message of ", op.record.size(), " bytes exceeds ", kMaxRecordBytes));
+  }
+  std::vector<std::string> obsolete;
+  absl::Status s;
+  {
+    absl::MutexLock lock(&mu_);
+    if (closed_ || !error_.ok()) return Run(&op, &obsolete);  // The error.
+    if (message.seq < queued_next_seq_) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "seq ", message.seq, " is not above the last appended seq ",
+          queued_next_seq_ - 1));
+    }
+    uint64_t used = pending_bytes_ + reserved_bytes_;
+    if (used + op.record.size() > options_.capacity_bytes) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "store full: ", used, " of ", options_.capacity_bytes,
+          " bytes pending; a message of ", op.record.size(), " does not fit"));
+    }
+    queued_next_seq_ = message.seq + 1;
+    reserved_bytes_ += op.record.size();
+    s = Run(&op, &obsolete);
+  }
+  RemoveFiles(obsolete);
+  return s;
+}
+
+absl::Status DurableStore::MarkAcked(uint64_t through) {
+  Op op(Op::kAck);
+  op.record = EncodeAcked(through);
+  op.seq = through;
+  std::vector<std::string> obsolete;
+  absl::Status s;
+  {
+    absl::MutexLock lock(&mu_);
+    if (through >= queued_next_seq_) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("ack through ", through,
+                       " but the last appended seq is ", queued_next_seq_ - 1));
+    }
+    if (through <= state_.acked_through && error_.ok() && !closed_) {
+      return absl::OkStatus();
+    }
+    s = Run(&op, &obsolete);
+  }
+  RemoveFiles(obsolete);
+  return s;
+}
+
+absl::Status DurableStore::SaveMeta(const StoreMeta& meta) {
+  Op op(Op::kMeta);
+  op.meta = meta;
+  op.sync = true;
+  std::vector<std::string> obsolete;
+  absl::MutexLock lock(&mu_);
+  return Run(&op, &obsolete);
+}
+
+absl::Status DurableStore::Sync() {
+  Op op(Op::kSync);
+  op.sync = true;
+  std::vector<std::string> obsolete;
+  absl::MutexLock lock(&mu_);
+  return Run(&op, &obsolete);
+}
+
+absl::Status DurableStore::Close() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (closed_) return absl::OkStatus();
+    stopping_ = true;
+  }
+  if (sync_thread_.joinable()) sync_thread_.join();
+  absl::Status s;
+  {
+    absl::MutexLock lock(&mu_);
+    if (options_.sync != SyncPolicy::kNever && dirty_ && error_.ok()) {
+      Op op(Op::kSync);
+      op.sync = true;
+      std::vector<std::string> obsolete;
+      s = Run(&op, &obsolete);
+    }
+    closed_ = true;
+  }
+  if (file_ != nullptr) {
+    absl::Status c = file_->Close();
+    if (s.ok()) s = c;
+  }
+  lock_.reset();
+  return s;
+}
+
+void DurableStore::SyncLoop() {
+  absl::MutexLock lock(&mu_);
+  while (!stopping_) {
+    mu_.AwaitWithTimeout(absl::Condition(&stopping_), options_.sync_interval);
+    if (stopping_) break;
+    if (dirty_ && error_.ok()) {
+      Op op(Op::kSync);
+      op.sync = true;
+      std::vector<std::string> obsolete;
+      (void)Run(&op, &obsolete);  // A failure is sticky: Appends report it.
+    }
+  }
+}
+
+}  // namespace parley::store

@@ -1,0 +1,164 @@
+// DurableStore: a MessageStore kept in a segmented append-only log in one
+// directory, so that messages accepted for sending survive a crash of the
+// process (and, with kEveryWrite, of the machine).
+//
+//   store::DurableStoreOptions options;
+//   options.sync = store::SyncPolicy::kEveryWrite;
+//   options.capacity_bytes = 256 << 20;
+//   PARLEY_ASSIGN_OR_RETURN(
+//       std::unique_ptr<store::DurableStore> store,
+//       store::DurableStore::Open(store::Env::Default(), "/var/lib/app/q",
+//                                 options));
+//   // After a restart: resume as store->meta().session_id, resend what
+//   // ForEachPending yields, continue numbering at store->next_seq().
+//
+// Layout (docs/LOG_FORMAT.md): LOCK (flock, holds the owner's pid) and
+// NNNNNN.log segments of log-format records (record.h). Each segment
+// starts with a META checkpoint of the whole state, so a segment is
+// deleted as soon as every MESSAGE in it is acked. Open recovers: a torn
+// tail of the newest segment is cut off; damage anywhere else is refused
+// with DataLoss naming the file and offset. Only a 16-byte index entry per
+// pending message is kept in memory; payloads are read back from disk.
+//
+// Sync policies (what OK from Append promises):
+//  - kEveryWrite: the record is fdatasync'ed. Concurrent Appends share one
+//    fdatasync (group commit: the first waiting caller writes and syncs the
+//    records of all callers queued behind it).
+//  - kInterval: the record is written to the OS (survives the process
+//    dying); a background thread fdatasyncs every sync_interval, so a
+//    machine crash loses at most the last interval's appends.
+//  - kNever: written to the OS only; never synced except when a segment
+//    is finished, SaveMeta, and at Close.
+//
+// Thread safety: thread-safe. Destroying the store while calls are in
+// flight is not allowed.
+#ifndef PARLEY_RUNTIME_STORE_DURABLE_STORE_H_
+#define PARLEY_RUNTIME_STORE_DURABLE_STORE_H_
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "runtime/store/env.h"
+#include "runtime/store/log_writer.h"
+#include "runtime/store/message_store.h"
+#include "runtime/store/record.h"
+
+namespace parley::store {
+
+enum class SyncPolicy { kEveryWrite, kInterval, kNever };
+
+// How new segments reserve their space (see WritableFile::Preallocate).
+enum class Preallocation { kZeroFill, kFallocate, kNone };
+
+struct DurableStoreOptions {
+  SyncPolicy sync = SyncPolicy::kEveryWrite;
+  absl::Duration sync_interval = absl::Milliseconds(100);  // kInterval only.
+  uint64_t capacity_bytes = uint64_t{64} << 20;
+  // A segment is finished once it holds this much; the next one starts.
+  uint64_t segment_bytes = uint64_t{4} << 20;
+  Preallocation preallocation = Preallocation::kZeroFill;
+};
+
+class DurableStore : public MessageStore {
+ public:
+  // Opens (creating if needed) the store in `dir`; `env` must outlive it.
+  // FailedPrecondition (naming the pid) if another store holds the lock;
+  // DataLoss (naming file and offset) if the log is damaged.
+  static absl::StatusOr<std::unique_ptr<DurableStore>> Open(
+      Env* env, const std::string& dir, const DurableStoreOptions& options);
+  ~DurableStore() override;  // Close(), ignoring its status.
+
+  absl::Status Append(const StoredMessage& message) override;
+  absl::Status MarkAcked(uint64_t through) override;
+  absl::Status SaveMeta(const StoreMeta& meta) override;
+  // Makes everything accepted so far durable (fdatasync), whatever the
+  // policy.
+  absl::Status Sync();
+  // Stops the sync thread, syncs (except under kNever) and closes the files.
+  absl::Status Close();
+
+  StoreMeta meta() const override;
+  uint64_t next_seq() const override;
+  uint64_t acked_through() const override;
+  absl::Status ForEachPending(
+      uint64_t from_seq,
+      absl::FunctionRef<bool(const StoredMessage&)> fn) override;
+  size_t pending_count() const override;
+  uint64_t pending_bytes() const override;
+  uint64_t capacity_bytes() const override { return options_.capacity_bytes; }
+  // Numbers of the segment files now on disk, oldest first.
+  std::vector<uint64_t> segment_numbers() const;
+
+ private:
+  struct Op;
+  // A pending message: where its record lies in its segment (the on-disk
+  // span follows from offset and size: log::PhysicalSpan).
+  struct IndexEntry {
+    uint64_t seq;
+    uint32_t offset;
+    uint32_t size;  // Logical record bytes; also its capacity charge.
+  };
+  struct Segment {
+    uint64_t number;
+    std::shared_ptr<RandomAccessFile> file;
+    uint64_t entries;  // Pending index entries in this segment.
+  };
+  class Recovery;
+
+  DurableStore(Env* env, std::string dir, const DurableStoreOptions& options);
+
+  // Queues `op` and waits until a leader (perhaps this caller) has written
+  // it. Returns paths of segments that became obsolete, to delete unlocked.
+  absl::Status Run(Op* op, std::vector<std::string>* obsolete)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Leader only, mu_ not held: writes (and syncs) a batch.
+  absl::Status WriteBatch(const std::vector<Op*>& batch, bool sync,
+                          const Checkpoint& state);
+  absl::Status StartSegment(uint64_t number, const Checkpoint& state);
+  absl::Status FinishSegment();
+  void Apply(Op* op) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void PopAcked(uint64_t through) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void CollectObsolete(std::vector<std::string>* obsolete)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RemoveFiles(const std::vector<std::string>& paths);
+  void SyncLoop();
+  std::string SegmentPath(uint64_t number) const;
+
+  Env* const env_;
+  const std::string dir_;
+  const DurableStoreOptions options_;
+  std::unique_ptr<FileLock> lock_;
+
+  // Owned by the current leader (the one Op at the queue's front that is
+  // writing), never touched by anyone else.
+  std::unique_ptr<WritableFile> file_;
+  std::unique_ptr<log::Writer> writer_;
+  uint64_t active_number_ = 0;
+  std::shared_ptr<RandomAccessFile> new_segment_reader_;
+
+  mutable absl::Mutex mu_;
+  std::deque<Op*> queue_ ABSL_GUARDED_BY(mu_);
+  absl::Status error_ ABSL_GUARDED_BY(mu_);  // Sticky write/sync failure.
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;  // Ends SyncLoop.
+  bool dirty_ ABSL_GUARDED_BY(mu_) = false;     // Written but not synced.
+  Checkpoint state_ ABSL_GUARDED_BY(mu_);
+  uint64_t queued_next_seq_ ABSL_GUARDED_BY(mu_) = 1;  // Incl. queued ops.
+  uint64_t reserved_bytes_ ABSL_GUARDED_BY(mu_) = 0;   // Queued messages.
+  uint64_t pending_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  std::deque<IndexEntry> index_ ABSL_GUARDED_BY(mu_);
+  std::deque<Segment> segments_ ABSL_GUARDED_BY(mu_);
+  std::thread sync_thread_;
+};
+
+}  // namespace parley::store
+
+#endif  // PARLEY_RUNTIME_STORE_DURABLE_STORE_H_

@@ -1,0 +1,232 @@
+// The MessageStore contract, run against MemoryStore and DurableStore, and
+// DurableStore's own promises: reopen, segments, lock, file modes.
+#include "runtime/store/durable_store.h"
+
+#include <memory>
+
+#include "gtest/gtest.h"
+#include "runtime/store/memory_store.h"
+#include "tests/store/store_test_util.h"
+
+namespace parley::store {
+namespace {
+
+using testing::Msg;
+using testing::Pending;
+using testing::Seqs;
+using testing::TestDir;
+
+DurableStoreOptions SmallOptions() {
+  DurableStoreOptions o;
+  o.sync = SyncPolicy::kNever;  // Durability is fault_test's subject.
+  o.segment_bytes = 16 << 10;
+  o.preallocation = Preallocation::kNone;
+  return o;
+}
+
+std::unique_ptr<DurableStore> OpenOrDie(
+    const std::string& dir, DurableStoreOptions o = SmallOptions()) {
+  auto store = DurableStore::Open(Env::Default(), dir, o);
+  EXPECT_TRUE(store.ok()) << store.status();
+  return store.ok() ? std::move(*store) : nullptr;
+}
+
+class ContractTest : public ::testing::TestWithParam<bool> {
+ protected:
+  std::unique_ptr<MessageStore> Make(uint64_t capacity) {
+    if (!GetParam()) return std::make_unique<MemoryStore>(capacity);
+    DurableStoreOptions o = SmallOptions();
+    o.capacity_bytes = capacity;
+    return OpenOrDie(dir_.path(), o);
+  }
+  TestDir dir_;
+};
+
+INSTANTIATE_TEST_SUITE_P(Stores, ContractTest, ::testing::Bool(),
+                         [](const auto& info) {
+                           return info.param ? "Durable" : "Memory";
+                         });
+
+TEST_P(ContractTest, NewStoreIsEmptyAndNumbersFromOne) {
+  auto store = Make(1 << 20);
+  EXPECT_EQ(store->next_seq(), 1u);
+  EXPECT_EQ(store->acked_through(), 0u);
+  EXPECT_EQ(store->pending_count(), 0u);
+  EXPECT_TRUE(Pending(*store).empty());
+}
+
+TEST_P(ContractTest, PendingYieldsUnackedMessagesInSeqOrderByteIdentical) {
+  auto store = Make(1 << 20);
+  for (uint64_t seq = 1; seq <= 10; ++seq)
+    ASSERT_TRUE(store->Append(Msg(seq)).ok());
+  ASSERT_TRUE(store->MarkAcked(4).ok());
+  auto pending = Pending(*store);
+  ASSERT_EQ(Seqs(pending), (std::vector<uint64_t>{5, 6, 7, 8, 9, 10}));
+  for (const StoredMessage& m : pending) {
+    StoredMessage want = Msg(m.seq);
+    EXPECT_EQ(m.payload, want.payload);
+    EXPECT_EQ(m.method, want.method);
+    EXPECT_EQ(m.ack_within_ms, want.ack_within_ms);
+    EXPECT_EQ(m.reply_wanted, want.reply_wanted);
+  }
+  EXPECT_EQ(Seqs(Pending(*store, 8)), (std::vector<uint64_t>{8, 9, 10}));
+  EXPECT_EQ(store->pending_count(), 6u);
+}
+
+TEST_P(ContractTest, ForEachPendingStopsWhenFnReturnsFalse) {
+  auto store = Make(1 << 20);
+  for (uint64_t seq = 1; seq <= 5; ++seq)
+    ASSERT_TRUE(store->Append(Msg(seq)).ok());
+  int calls = 0;
+  ASSERT_TRUE(
+      store
+          ->ForEachPending(1, [&](const StoredMessage&) { return ++calls < 2; })
+          .ok());
+  EXPECT_EQ(calls, 2);
+}
+
+TEST_P(ContractTest, SeqThatDoesNotIncreaseIsInvalidArgument) {
+  auto store = Make(1 << 20);
+  ASSERT_TRUE(store->Append(Msg(5)).ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(store->Append(Msg(5))));
+  EXPECT_TRUE(absl::IsInvalidArgument(store->Append(Msg(3))));
+  EXPECT_TRUE(absl::IsInvalidArgument(store->Append(Msg(0))));
+  EXPECT_TRUE(store->Append(Msg(9)).ok());  // Gaps are allowed.
+  EXPECT_EQ(store->next_seq(), 10u);
+}
+
+TEST_P(ContractTest, AckBeyondLastSeqIsInvalidAndRepeatedAckIsNoOp) {
+  auto store = Make(1 << 20);
+  ASSERT_TRUE(store->Append(Msg(1)).ok());
+  ASSERT_TRUE(store->Append(Msg(2)).ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(store->MarkAcked(3)));
+  EXPECT_TRUE(store->MarkAcked(2).ok());
+  EXPECT_TRUE(store->MarkAcked(1).ok());
+  EXPECT_EQ(store->acked_through(), 2u);
+  EXPECT_EQ(store->pending_count(), 0u);
+}
+
+TEST_P(ContractTest, CapacityReachedGivesResourceExhaustedAndLosesNothing) {
+  const uint64_t capacity = 10 * StoredSize(Msg(1, 100));
+  auto store = Make(capacity);
+  uint64_t seq = 1;
+  absl::Status s;
+  while ((s = store->Append(Msg(seq, 100))).ok()) ++seq;
+  EXPECT_TRUE(absl::IsResourceExhausted(s)) << s;
+  EXPECT_EQ(seq, 11u);
+  EXPECT_LE(store->pending_bytes(), capacity);
+  EXPECT_EQ(store->pending_count(), 10u);
+  ASSERT_TRUE(store->MarkAcked(1).ok());  // Frees exactly one slot.
+  EXPECT_TRUE(store->Append(Msg(seq, 100)).ok());
+  EXPECT_EQ(Seqs(Pending(*store)).size(), 10u);
+}
+
+TEST_P(ContractTest, MetaIsSavedAndReadBack) {
+  auto store = Make(1 << 20);
+  StoreMeta meta;
+  meta.session_id = std::string("\x01\0\x02id", 5);
+  meta.peer_received_through = 77;
+  ASSERT_TRUE(store->SaveMeta(meta).ok());
+  EXPECT_EQ(store->meta().session_id, meta.session_id);
+  EXPECT_EQ(store->meta().peer_received_through, 77u);
+}
+
+TEST(DurableStoreTest, EmptyDirectoryOpensAsEmptyStore) {
+  TestDir dir;
+  auto store = OpenOrDie(dir.path());
+  EXPECT_EQ(store->next_seq(), 1u);
+  EXPECT_EQ(dir.Segments().size(), 1u);
+}
+
+TEST(DurableStoreTest, ReopenRecoversPendingMetaAndNextSeq) {
+  TestDir dir;
+  StoreMeta meta{"session-1", 12};
+  {
+    auto store = OpenOrDie(dir.path());
+    for (uint64_t seq = 1; seq <= 300; ++seq) {
+      ASSERT_TRUE(store->Append(Msg(seq, seq % 7 == 0 ? 40000 : 60)).ok());
+    }
+    ASSERT_TRUE(store->SaveMeta(meta).ok());
+    ASSERT_TRUE(store->MarkAcked(120).ok());
+  }
+  auto store = OpenOrDie(dir.path());
+  EXPECT_EQ(store->next_seq(), 301u);
+  EXPECT_EQ(store->acked_through(), 120u);
+  EXPECT_EQ(store->meta().session_id, "session-1");
+  EXPECT_EQ(store->meta().peer_received_through, 12u);
+  auto pending = Pending(*store);
+  ASSERT_EQ(pending.size(), 180u);
+  for (size_t i = 0; i < pending.size(); ++i) {
+    uint64_t seq = 121 + i;
+    ASSERT_EQ(pending[i].seq, seq);
+    ASSERT_EQ(pending[i].payload, Msg(seq, seq % 7 == 0 ? 40000 : 60).payload);
+  }
+}
+
+TEST(DurableStoreTest, FullyAckedSegmentsAreDeletedAndStateCarriedForward) {
+  TestDir dir;
+  {
+    auto store = OpenOrDie(dir.path());
+    ASSERT_TRUE(store->SaveMeta({"sid", 3}).ok());
+    for (uint64_t seq = 1; seq <= 2000; ++seq) {
+      ASSERT_TRUE(store->Append(Msg(seq)).ok());
+    }
+    size_t before = dir.Segments().size();
+    ASSERT_GT(before, 3u);
+    ASSERT_TRUE(store->MarkAcked(1990).ok());
+    ASSERT_TRUE(store->Append(Msg(2001)).ok());
+    EXPECT_LE(dir.Segments().size(), 2u);
+  }
+  auto store = OpenOrDie(dir.path());
+  EXPECT_EQ(store->meta().session_id, "sid");
+  EXPECT_EQ(store->acked_through(), 1990u);
+  EXPECT_EQ(store->next_seq(), 2002u);
+  EXPECT_EQ(Seqs(Pending(*store)).front(), 1991u);
+  EXPECT_EQ(store->pending_count(), 11u);
+}
+
+TEST(DurableStoreTest, LockHeldByAnotherOpenIsRefusedNamingThePid) {
+  TestDir dir;
+  auto first = OpenOrDie(dir.path());
+  auto second = DurableStore::Open(Env::Default(), dir.path(), SmallOptions());
+  ASSERT_FALSE(second.ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(second.status()));
+  EXPECT_NE(second.status().message().find("pid " + std::to_string(getpid())),
+            absl::string_view::npos)
+      << second.status();
+  first.reset();
+  EXPECT_TRUE(
+      DurableStore::Open(Env::Default(), dir.path(), SmallOptions()).ok());
+}
+
+TEST(DurableStoreTest, FilesAreCreatedOwnerOnly) {
+  TestDir dir;
+  auto store = OpenOrDie(dir.path());
+  ASSERT_TRUE(store->Append(Msg(1)).ok());
+  EXPECT_EQ(testing::FileMode(dir.path()), 0700);
+  EXPECT_EQ(testing::FileMode(dir.path() + "/LOCK"), 0600);
+  for (const std::string& segment : dir.Segments()) {
+    EXPECT_EQ(testing::FileMode(segment), 0600) << segment;
+  }
+}
+
+TEST(DurableStoreTest, PreallocatedSegmentsRecoverLikeGrownOnes) {
+  for (Preallocation p :
+       {Preallocation::kZeroFill, Preallocation::kFallocate}) {
+    TestDir dir;
+    DurableStoreOptions o = SmallOptions();
+    o.preallocation = p;
+    {
+      auto store = OpenOrDie(dir.path(), o);
+      for (uint64_t seq = 1; seq <= 500; ++seq) {
+        ASSERT_TRUE(store->Append(Msg(seq)).ok());
+      }
+    }
+    auto store = OpenOrDie(dir.path(), o);
+    EXPECT_EQ(store->pending_count(), 500u);
+    EXPECT_EQ(Seqs(Pending(*store, 500)), std::vector<uint64_t>{500});
+  }
+}
+
+}  // namespace
+}  // namespace parley::store
