@@ -397,6 +397,19 @@ void Session::Finish(DeliveryId id, absl::StatusOr<std::string> result) {
       reply->set_code(static_cast<int32_t>(result.status().code()));
       reply->set_message(std::string(result.status().message()));
     }
+    // A REPLY that does not fit in a frame would be refused by the peer
+    // (close 1009) and resent on every resume, wedging the session: the
+    // caller gets ResourceExhausted instead of the oversize payload.
+    reply->set_seq(next_seq_);  // numbered as Enqueue will, to measure it
+    if (size_t size = envelope.ByteSizeLong() + kEnvelopeOverhead;
+        size > options_.max_frame_bytes) {
+      reply->Clear();
+      reply->set_in_reply_to(id.seq);
+      reply->set_code(static_cast<int32_t>(absl::StatusCode::kResourceExhausted));
+      reply->set_message(absl::StrCat("reply of ", size,
+                                      " bytes exceeds max_frame_bytes ",
+                                      options_.max_frame_bytes));
+    }
     Enqueue(std::move(envelope));
   }
   MarkProcessed(id.seq);

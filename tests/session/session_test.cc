@@ -499,5 +499,43 @@ TEST_F(Liveness, TrafficCountsAsAnswer) {
   EXPECT_EQ(client_.s->NextDeadline(), kStart + absl::Seconds(25));
 }
 
+// --- Found by the simulation (simulation_test.cc).
+
+// Seed 11: a reply larger than max_frame_bytes went out as one oversize
+// frame, which the peer refuses (close 1009) and every resume sends again.
+TEST_F(SessionPair, OversizeReplyFailsTheCallInsteadOfWedgingTheSession) {
+  SessionOptions options = Options(Role::kServer, "server-id-1");
+  options.max_frame_bytes = 1000;
+  server_.s = std::make_unique<Session>(options);
+  Connect();
+  server_.handler = [](Side& side, Delivery& d) {
+    side.s->Finish(d.id, std::string(d.payload == "big" ? 990 : 900, 'y'));
+  };
+  std::vector<absl::StatusOr<std::string>> replies;
+  for (const char* p : {"big", "fits"}) {
+    ASSERT_TRUE(Send(
+                    client_, p,
+                    [&](absl::StatusOr<std::string> r) { replies.push_back(r); },
+                    /*reply=*/true)
+                    .ok());
+  }
+  server_.s->OnFrame(client_.s->TakeFrame(), now_);
+  server_.Drain();
+  while (server_.s->HasFrame()) {
+    std::string frame = server_.s->TakeFrame();
+    EXPECT_LE(frame.size(), 1000u);
+    client_.s->OnFrame(frame, now_);
+  }
+  client_.Drain();
+  Pump();
+  ASSERT_EQ(replies.size(), 2u);
+  EXPECT_TRUE(absl::IsResourceExhausted(replies[0].status()))
+      << replies[0].status();
+  ASSERT_TRUE(replies[1].ok()) << replies[1].status();
+  EXPECT_EQ(replies[1]->size(), 900u);
+  EXPECT_EQ(server_.s->stats().unacked_messages, 0u);
+  EXPECT_TRUE(client_.closes.empty());
+}
+
 }  // namespace
 }  // namespace parley::session
