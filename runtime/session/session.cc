@@ -405,7 +405,8 @@ void Session::Finish(DeliveryId id, absl::StatusOr<std::string> result) {
         size > options_.max_frame_bytes) {
       reply->Clear();
       reply->set_in_reply_to(id.seq);
-      reply->set_code(static_cast<int32_t>(absl::StatusCode::kResourceExhausted));
+      reply->set_code(
+          static_cast<int32_t>(absl::StatusCode::kResourceExhausted));
       reply->set_message(absl::StrCat("reply of ", size,
                                       " bytes exceeds max_frame_bytes ",
                                       options_.max_frame_bytes));
