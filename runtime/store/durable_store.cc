@@ -192,24 +192,29 @@ void DurableStore::RemoveFiles(const std::vector<std::string>& paths) {
   for (const std::string& path : paths) (void)env_->RemoveFile(path);
 }
 
-absl::Status DurableStore::Append(const StoredMessage& message) {
-  if (message.seq == 0) return absl::InvalidArgumentError("seq 0 is invalid");
+absl::StatusOr<uint64_t> DurableStore::Append(const StoredMessage& message) {
   Op op(Op::kMessage);
-  op.record = EncodeMessage(message);
-  op.seq = message.seq;
-  if (op.record.size() > kMaxRecordBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "message of ", op.record.size(), " bytes exceeds ", kMaxRecordBytes));
-  }
+  // Encode outside the lock unless the seq is assigned under it.
+  if (message.seq != 0) op.record = EncodeMessage(message);
   std::vector<std::string> obsolete;
   absl::Status s;
   {
     absl::MutexLock lock(&mu_);
     if (closed_ || !error_.ok()) return Run(&op, &obsolete);  // The error.
-    if (message.seq < queued_next_seq_) {
+    op.seq = message.seq == 0 ? queued_next_seq_ : message.seq;
+    if (op.seq < queued_next_seq_) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("seq ", op.seq, " is not above the last appended seq ",
+                       queued_next_seq_ - 1));
+    }
+    if (message.seq == 0) {
+      StoredMessage numbered = message;
+      numbered.seq = op.seq;
+      op.record = EncodeMessage(numbered);
+    }
+    if (op.record.size() > kMaxRecordBytes) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "seq ", message.seq, " is not above the last appended seq ",
-          queued_next_seq_ - 1));
+          "message of ", op.record.size(), " bytes exceeds ", kMaxRecordBytes));
     }
     uint64_t used = pending_bytes_ + reserved_bytes_;
     if (used + op.record.size() > options_.capacity_bytes) {
@@ -217,12 +222,13 @@ absl::Status DurableStore::Append(const StoredMessage& message) {
           "store full: ", used, " of ", options_.capacity_bytes,
           " bytes pending; a message of ", op.record.size(), " does not fit"));
     }
-    queued_next_seq_ = message.seq + 1;
+    queued_next_seq_ = op.seq + 1;
     reserved_bytes_ += op.record.size();
     s = Run(&op, &obsolete);
   }
   RemoveFiles(obsolete);
-  return s;
+  if (!s.ok()) return s;
+  return op.seq;
 }
 
 absl::Status DurableStore::MarkAcked(uint64_t through) {

@@ -76,7 +76,7 @@ class DurableStore : public MessageStore {
       Env* env, const std::string& dir, const DurableStoreOptions& options);
   ~DurableStore() override;  // Close(), ignoring its status.
 
-  absl::Status Append(const StoredMessage& message) override;
+  absl::StatusOr<uint64_t> Append(const StoredMessage& message) override;
   absl::Status MarkAcked(uint64_t through) override;
   absl::Status SaveMeta(const StoreMeta& meta) override;
   // Makes everything accepted so far durable (fdatasync), whatever the

@@ -9,24 +9,25 @@ namespace parley::store {
 MemoryStore::MemoryStore(uint64_t capacity_bytes)
     : capacity_bytes_(capacity_bytes) {}
 
-absl::Status MemoryStore::Append(const StoredMessage& message) {
-  if (message.seq == 0) return absl::InvalidArgumentError("seq 0 is invalid");
-  const size_t size = StoredSize(message);
+absl::StatusOr<uint64_t> MemoryStore::Append(const StoredMessage& message) {
   absl::MutexLock lock(&mu_);
-  if (message.seq < next_seq_) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("seq ", message.seq,
-                     " is not above the last appended seq ", next_seq_ - 1));
+  StoredMessage copy = message;
+  if (copy.seq == 0) copy.seq = next_seq_;
+  const uint64_t seq = copy.seq;
+  const size_t size = StoredSize(copy);
+  if (seq < next_seq_) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "seq ", seq, " is not above the last appended seq ", next_seq_ - 1));
   }
   if (pending_bytes_ + size > capacity_bytes_) {
     return absl::ResourceExhaustedError(
         absl::StrCat("store full: ", pending_bytes_, " of ", capacity_bytes_,
                      " bytes pending; a message of ", size, " does not fit"));
   }
-  pending_.push_back(message);
+  pending_.push_back(std::move(copy));
   pending_bytes_ += size;
-  next_seq_ = message.seq + 1;
-  return absl::OkStatus();
+  next_seq_ = seq + 1;
+  return seq;
 }
 
 absl::Status MemoryStore::MarkAcked(uint64_t through) {

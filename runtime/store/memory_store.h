@@ -3,8 +3,9 @@
 // capacity_bytes charged by StoredSize) but nothing survives the process.
 //
 //   store::MemoryStore store(/*capacity_bytes=*/16 << 20);
-//   absl::Status s = store.Append({1, "chat.Room/Say", payload, 0, false});
-//   if (absl::IsResourceExhausted(s)) { /* back off; keep the message */ }
+//   auto seq = store.Append({0, "chat.Room/Say", payload, 0, false});
+//   if (absl::IsResourceExhausted(seq.status())) { /* back off; keep the
+//   message */ }
 //
 // Thread safety: thread-safe.
 #ifndef PARLEY_RUNTIME_STORE_MEMORY_STORE_H_
@@ -22,7 +23,7 @@ class MemoryStore : public MessageStore {
  public:
   explicit MemoryStore(uint64_t capacity_bytes);
 
-  absl::Status Append(const StoredMessage& message) override;
+  absl::StatusOr<uint64_t> Append(const StoredMessage& message) override;
   absl::Status MarkAcked(uint64_t through) override;
   absl::Status SaveMeta(const StoreMeta& meta) override;
 

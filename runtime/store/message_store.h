@@ -3,12 +3,12 @@
 // needs (its id, the next seq, what it has received from the peer).
 //
 //   std::unique_ptr<store::MessageStore> store = ...;  // Durable or Memory
-//   store::StoredMessage m{/*seq=*/store->next_seq(), "chat.Room/Say",
-//                          payload, /*ack_within_ms=*/5000, false};
-//   absl::Status s = store->Append(m);   // OK: accepted (and durable as
-//                                        // the store's sync policy says)
+//   store::StoredMessage m{/*seq=*/0, "chat.Room/Say", payload,
+//                          /*ack_within_ms=*/5000, false};
+//   absl::StatusOr<uint64_t> seq = store->Append(m);  // 0: store numbers it
+//   // OK: accepted (and durable as the store's sync policy says).
 //   ...
-//   store->MarkAcked(/*through=*/m.seq);  // the peer has processed it
+//   store->MarkAcked(/*through=*/*seq);  // the peer has processed it
 //   store->ForEachPending(/*from_seq=*/1, [&](const StoredMessage& p) {
 //     Resend(p);
 //     return true;  // false stops early
@@ -31,12 +31,14 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace parley::store {
 
 // One outgoing MSG as the session will (re)send it.
 struct StoredMessage {
-  uint64_t seq = 0;  // From 1, strictly increasing, never reused.
+  // From 1, strictly increasing, never reused; 0 in Append: assign next.
+  uint64_t seq = 0;
   std::string method;
   std::string payload;  // Binary; may contain NULs.
   uint32_t ack_within_ms = 0;
@@ -60,9 +62,13 @@ class MessageStore {
  public:
   virtual ~MessageStore() = default;
 
-  // Accepts `message` (seq >= next_seq()). OK means stored: a DurableStore
-  // returns only once the record is as durable as its sync policy says.
-  virtual absl::Status Append(const StoredMessage& message) = 0;
+  // Accepts `message` and returns its seq. With message.seq == 0 the store
+  // assigns next_seq() itself, atomically, so concurrent senders get
+  // increasing seqs in storage order without a lock of their own (which
+  // would defeat group commit); otherwise message.seq must be >=
+  // next_seq(). OK means stored: a DurableStore returns only once the
+  // record is as durable as its sync policy says.
+  virtual absl::StatusOr<uint64_t> Append(const StoredMessage& message) = 0;
   // The peer has processed every seq <= through (cumulative; a repeated or
   // lower ack is a no-op). through must be < next_seq().
   virtual absl::Status MarkAcked(uint64_t through) = 0;

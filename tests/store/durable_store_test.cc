@@ -88,11 +88,20 @@ TEST_P(ContractTest, ForEachPendingStopsWhenFnReturnsFalse) {
 TEST_P(ContractTest, SeqThatDoesNotIncreaseIsInvalidArgument) {
   auto store = Make(1 << 20);
   ASSERT_TRUE(store->Append(Msg(5)).ok());
-  EXPECT_TRUE(absl::IsInvalidArgument(store->Append(Msg(5))));
-  EXPECT_TRUE(absl::IsInvalidArgument(store->Append(Msg(3))));
-  EXPECT_TRUE(absl::IsInvalidArgument(store->Append(Msg(0))));
+  EXPECT_TRUE(absl::IsInvalidArgument(store->Append(Msg(5)).status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(store->Append(Msg(3)).status()));
   EXPECT_TRUE(store->Append(Msg(9)).ok());  // Gaps are allowed.
   EXPECT_EQ(store->next_seq(), 10u);
+}
+
+TEST_P(ContractTest, SeqZeroIsNumberedByTheStore) {
+  auto store = Make(1 << 20);
+  ASSERT_TRUE(store->Append(Msg(3)).ok());
+  StoredMessage m = Msg(0);
+  absl::StatusOr<uint64_t> seq = store->Append(m);
+  ASSERT_TRUE(seq.ok());
+  EXPECT_EQ(*seq, 4u);
+  EXPECT_EQ(Pending(*store, 4).at(0).payload, m.payload);
 }
 
 TEST_P(ContractTest, AckBeyondLastSeqIsInvalidAndRepeatedAckIsNoOp) {
@@ -111,7 +120,7 @@ TEST_P(ContractTest, CapacityReachedGivesResourceExhaustedAndLosesNothing) {
   auto store = Make(capacity);
   uint64_t seq = 1;
   absl::Status s;
-  while ((s = store->Append(Msg(seq, 100))).ok()) ++seq;
+  while ((s = store->Append(Msg(seq, 100)).status()).ok()) ++seq;
   EXPECT_TRUE(absl::IsResourceExhausted(s)) << s;
   EXPECT_EQ(seq, 11u);
   EXPECT_LE(store->pending_bytes(), capacity);
