@@ -14,6 +14,16 @@ namespace {
 // Per-envelope overhead of a Frame's repeated field (tag + length prefix).
 constexpr size_t kEnvelopeOverhead = 6;
 
+// The bytes a MSG or REPLY takes in a frame once it carries `seq`.
+size_t FramedSize(wire::Envelope& envelope, uint64_t seq) {
+  if (envelope.has_msg()) {
+    envelope.mutable_msg()->set_seq(seq);
+  } else {
+    envelope.mutable_reply()->set_seq(seq);
+  }
+  return envelope.ByteSizeLong() + kEnvelopeOverhead;
+}
+
 }  // namespace
 
 Session::Session(SessionOptions options)
@@ -194,13 +204,14 @@ void Session::StartNewSession() {
   running_.clear();
   finished_ahead_.clear();
   // Outgoing: calls not yet acked are sent again, renumbered from 1 in the
-  // same order. REPLYs answer requests of the old session: dropped.
+  // same order, unless the old session answered them already. REPLYs
+  // answer requests of the old session: dropped.
   std::deque<Outgoing> kept;
   absl::flat_hash_map<uint64_t, Pending> pending;
   deadlines_.clear();
   uint64_t seq = 1;
   for (Outgoing& out : unacked_) {
-    if (!out.envelope.has_msg()) {
+    if (!out.envelope.has_msg() || out.answered) {
       unacked_bytes_ -= out.bytes;
       continue;
     }
@@ -249,16 +260,23 @@ void Session::HandleMsg(const wire::Msg& msg) {
 
 void Session::HandleReply(const wire::Reply& reply) {
   if (!AcceptIncomingSeq(reply.seq())) return;
-  if (reply.in_reply_to() >= next_seq_) {
+  uint64_t call = reply.in_reply_to();
+  if (call >= next_seq_) {
     absl::Status status = absl::InvalidArgumentError(
-        absl::StrCat("REPLY to seq ", reply.in_reply_to(), " never sent"));
+        absl::StrCat("REPLY to seq ", call, " never sent"));
     control_.push_back(wire::MakeError(status, /*fatal=*/false));
     Emit(EventType::kError, status);
-  } else if (reply.code() == 0) {
-    Complete(reply.in_reply_to(), reply.payload());
   } else {
-    Complete(reply.in_reply_to(),
-             wire::StatusFromWire(reply.code(), reply.message()));
+    // Answered: a new session must not run this call again.
+    if (!unacked_.empty() && call >= unacked_.front().seq) {
+      unacked_[static_cast<size_t>(call - unacked_.front().seq)].answered =
+          true;
+    }
+    if (reply.code() == 0) {
+      Complete(call, reply.payload());
+    } else {
+      Complete(call, wire::StatusFromWire(reply.code(), reply.message()));
+    }
   }
   MarkProcessed(reply.seq());
 }
@@ -351,7 +369,14 @@ absl::StatusOr<uint64_t> Session::Call(absl::string_view method,
     return absl::InvalidArgumentError(absl::StrCat(
         "malformed method name \"", method, "\"; expected pkg.Service/Method"));
   }
-  size_t bytes = payload.size() + method.size() + kEnvelopeOverhead * 4;
+  wire::Envelope envelope;
+  wire::Msg* msg = envelope.mutable_msg();
+  msg->set_method(std::string(method));
+  msg->set_payload(std::move(payload));
+  msg->set_reply_wanted(reply_wanted);
+  msg->set_ack_within_ms(static_cast<uint32_t>(
+      std::min<int64_t>(absl::ToInt64Milliseconds(ack_within), UINT32_MAX)));
+  size_t bytes = FramedSize(envelope, next_seq_);
   if (bytes > options_.max_frame_bytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("call of ", bytes, " bytes to ", method,
@@ -364,13 +389,6 @@ absl::StatusOr<uint64_t> Session::Call(absl::string_view method,
         " bytes not yet acked (limits ", options_.max_unacked_messages, " and ",
         options_.max_unacked_bytes, ")"));
   }
-  wire::Envelope envelope;
-  wire::Msg* msg = envelope.mutable_msg();
-  msg->set_method(std::string(method));
-  msg->set_payload(std::move(payload));
-  msg->set_reply_wanted(reply_wanted);
-  msg->set_ack_within_ms(static_cast<uint32_t>(
-      std::min<int64_t>(absl::ToInt64Milliseconds(ack_within), UINT32_MAX)));
   uint64_t seq = Enqueue(std::move(envelope));
   absl::Time deadline = ack_within > absl::ZeroDuration()
                             ? now + ack_within
@@ -400,8 +418,7 @@ void Session::Finish(DeliveryId id, absl::StatusOr<std::string> result) {
     // A REPLY that does not fit in a frame would be refused by the peer
     // (close 1009) and resent on every resume, wedging the session: the
     // caller gets ResourceExhausted instead of the oversize payload.
-    reply->set_seq(next_seq_);  // numbered as Enqueue will, to measure it
-    if (size_t size = envelope.ByteSizeLong() + kEnvelopeOverhead;
+    if (size_t size = FramedSize(envelope, next_seq_);
         size > options_.max_frame_bytes) {
       reply->Clear();
       reply->set_in_reply_to(id.seq);

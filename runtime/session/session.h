@@ -174,6 +174,7 @@ class Session {
     uint64_t seq;
     wire::Envelope envelope;
     size_t bytes;
+    bool answered = false;  // a MSG whose REPLY arrived
   };
   // A call awaiting its outcome.
   struct Pending {

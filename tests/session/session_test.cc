@@ -443,6 +443,38 @@ TEST_F(SessionPair, WrongProtocolVersionIsRefused) {
             std::string::npos);
 }
 
+TEST_F(SessionPair, NewSessionDoesNotRunAnsweredRequestsAgain) {
+  Connect();
+  int runs = 0;
+  server_.handler = [&](Side& side, Delivery& d) {
+    ++runs;
+    side.s->Finish(d.id, "answer");
+  };
+  absl::StatusOr<std::string> reply;
+  ASSERT_TRUE(Send(
+                  client_, "q",
+                  [&](absl::StatusOr<std::string> r) { reply = r; },
+                  /*reply=*/true)
+                  .ok());
+  server_.s->OnFrame(client_.s->TakeFrame(), now_);
+  server_.Drain();
+  // The REPLY arrives; the ACK behind it is lost with the server.
+  absl::StatusOr<wire::Frame> frame = wire::DecodeFrame(server_.s->TakeFrame());
+  ASSERT_TRUE(frame.ok());
+  wire::Frame reply_only;
+  for (const wire::Envelope& e : frame->envelopes()) {
+    if (e.has_reply()) *reply_only.add_envelopes() = e;
+  }
+  client_.s->OnFrame(reply_only.SerializeAsString(), now_);
+  client_.Drain();
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  Disconnect();
+  server_.s = std::make_unique<Session>(Options(Role::kServer, "server-id-2"));
+  Connect();
+  EXPECT_EQ(runs, 1);
+  EXPECT_EQ(client_.s->stats().unacked_messages, 0u);
+}
+
 // --- Liveness: a dead peer is noticed within ping_interval + ping_timeout.
 
 class Liveness : public SessionPair {
@@ -513,11 +545,12 @@ TEST_F(SessionPair, OversizeReplyFailsTheCallInsteadOfWedgingTheSession) {
   };
   std::vector<absl::StatusOr<std::string>> replies;
   for (const char* p : {"big", "fits"}) {
-    ASSERT_TRUE(Send(
-                    client_, p,
-                    [&](absl::StatusOr<std::string> r) { replies.push_back(r); },
-                    /*reply=*/true)
-                    .ok());
+    ASSERT_TRUE(
+        Send(
+            client_, p,
+            [&](absl::StatusOr<std::string> r) { replies.push_back(r); },
+            /*reply=*/true)
+            .ok());
   }
   server_.s->OnFrame(client_.s->TakeFrame(), now_);
   server_.Drain();
