@@ -190,7 +190,14 @@ void Session::Open(bool resumed, uint64_t peer_received_through) {
   // Retransmit everything the peer has not received; what it has received
   // but not processed stays kept until its ACK.
   next_to_send_ = std::max(peer_received_through, peer_acked_through_) + 1;
-  ack_wanted_ = processed_through_ > 0;
+  ack_sent_through_ = 0;  // the peer gets our current ACK again
+  ack_repeat_ = false;
+  unsent_reply_targets_.clear();
+  for (const Outgoing& out : unacked_) {
+    if (out.seq >= next_to_send_ && out.envelope.has_reply()) {
+      unsent_reply_targets_.insert(out.envelope.reply().in_reply_to());
+    }
+  }
   Emit(EventType::kConnected);
   Emit(resumed ? EventType::kResumed : EventType::kNewSession);
 }
@@ -200,7 +207,8 @@ void Session::StartNewSession() {
   // finish into the void (their DeliveryId has the old epoch).
   ++epoch_;
   received_through_ = processed_through_ = 0;
-  ack_wanted_ = false;
+  ack_sent_through_ = 0;
+  ack_repeat_ = false;
   running_.clear();
   finished_ahead_.clear();
   // Outgoing: calls not yet acked are sent again, renumbered from 1 in the
@@ -237,7 +245,7 @@ void Session::StartNewSession() {
 
 bool Session::AcceptIncomingSeq(uint64_t seq) {
   if (seq <= received_through_) {  // a retransmitted duplicate
-    if (seq <= processed_through_) ack_wanted_ = true;
+    if (seq <= processed_through_) ack_repeat_ = true;
     return false;
   }
   if (seq != received_through_ + 1) {
@@ -455,7 +463,6 @@ void Session::MarkProcessed(uint64_t seq) {
     processed_through_ = *finished_ahead_.begin();
     finished_ahead_.erase(finished_ahead_.begin());
   }
-  ack_wanted_ = true;
 }
 
 uint64_t Session::Enqueue(wire::Envelope envelope) {
@@ -464,6 +471,9 @@ uint64_t Session::Enqueue(wire::Envelope envelope) {
     envelope.mutable_msg()->set_seq(seq);
   } else {
     envelope.mutable_reply()->set_seq(seq);
+  }
+  if (envelope.has_reply()) {
+    unsent_reply_targets_.insert(envelope.reply().in_reply_to());
   }
   size_t bytes = envelope.ByteSizeLong();
   unacked_bytes_ += bytes;
@@ -512,42 +522,59 @@ void Session::Emit(EventType type, absl::Status status, uint64_t seq) {
 
 Effects Session::TakeEffects() { return std::exchange(effects_, Effects()); }
 
+uint64_t Session::SafeAckThrough() const {
+  if (unsent_reply_targets_.empty()) return processed_through_;
+  return std::min(processed_through_, *unsent_reply_targets_.begin() - 1);
+}
+
+bool Session::AckDue() const {
+  uint64_t through = SafeAckThrough();
+  return through > ack_sent_through_ || (ack_repeat_ && through > 0);
+}
+
 bool Session::HasFrame() const {
   return !control_.empty() || (state_ == State::kOpen && !closing_ &&
-                               (next_to_send_ < next_seq_ || ack_wanted_));
+                               (next_to_send_ < next_seq_ || AckDue()));
 }
 
 std::string Session::TakeFrame() {
   if (state_ == State::kDisconnected && !closing_) return std::string();
+  const size_t limit =
+      std::min(options_.coalesce_bytes, options_.max_frame_bytes);
   wire::Frame frame;
   size_t size = 0;
   auto fits = [&](const wire::Envelope& envelope) {
     size_t n = envelope.ByteSizeLong() + kEnvelopeOverhead;
-    if (frame.envelopes_size() > 0 && size + n > options_.max_frame_bytes) {
-      return false;
-    }
+    if (frame.envelopes_size() > 0 && size + n > limit) return false;
     size += n;
     return true;
   };
+  // Control envelopes (handshake, PING/PONG, ERROR, GOODBYE) travel in
+  // frames of their own, so they never wait behind a backlog.
   size_t used = 0;
   for (; used < control_.size() && fits(control_[used]); ++used) {
     *frame.add_envelopes() = std::move(control_[used]);
   }
   control_.erase(control_.begin(), control_.begin() + used);
-  if (state_ == State::kOpen && !closing_ && control_.empty()) {
+  if (used == 0 && state_ == State::kOpen && !closing_) {
     while (next_to_send_ < next_seq_) {
       const Outgoing& out =
           unacked_[static_cast<size_t>(next_to_send_ - unacked_.front().seq)];
       if (!fits(out.envelope)) break;
       *frame.add_envelopes() = out.envelope;
+      if (out.envelope.has_reply()) {
+        unsent_reply_targets_.erase(
+            unsent_reply_targets_.find(out.envelope.reply().in_reply_to()));
+      }
       ++next_to_send_;
     }
-    if (ack_wanted_ && next_to_send_ == next_seq_) {
+    if (AckDue()) {  // after the REPLYs it covers, which just went out
       wire::Envelope envelope;
-      envelope.mutable_ack()->set_through(processed_through_);
+      envelope.mutable_ack()->set_through(SafeAckThrough());
       if (fits(envelope)) {
+        ack_sent_through_ = envelope.ack().through();
+        ack_repeat_ = false;
         *frame.add_envelopes() = std::move(envelope);
-        ack_wanted_ = false;
       }
     }
   }

@@ -60,6 +60,10 @@ struct SessionOptions {
   // Largest frame TakeFrame() builds; must not exceed the peer's maximum
   // message size. A single call larger than this is refused.
   size_t max_frame_bytes = 1 << 20;
+  // TakeFrame stops adding envelopes past this size (a single larger one
+  // still goes alone): small frames let a receiver act on the first calls
+  // of a backlog, and let a handshake through a link that is cut often.
+  size_t coalesce_bytes = 64 << 10;
   // Liveness (see parley/options.h): zero interval = no pings.
   absl::Duration ping_interval = absl::ZeroDuration();
   absl::Duration ping_timeout = absl::Seconds(10);
@@ -195,6 +199,9 @@ class Session {
   void HandleGoodbye(const wire::Goodbye& goodbye);
 
   void TickLiveness(absl::Time now);
+  // The highest incoming seq an ACK may cover now, and whether one is due.
+  uint64_t SafeAckThrough() const;
+  bool AckDue() const;
   void Open(bool resumed, uint64_t peer_received_through);
   void StartNewSession();
   void MarkProcessed(uint64_t seq);
@@ -225,7 +232,11 @@ class Session {
   uint64_t epoch_ = 1;  // bumped when a new session replaces the old one
   uint64_t received_through_ = 0;
   uint64_t processed_through_ = 0;
-  bool ack_wanted_ = false;
+  uint64_t ack_sent_through_ = 0;  // last ACK on the current connection
+  bool ack_repeat_ = false;        // a duplicate arrived: ack it again
+  // in_reply_to of every REPLY not yet written on the current connection:
+  // an ACK must not cover a call whose REPLY has not gone out before it.
+  std::multiset<uint64_t> unsent_reply_targets_;
   absl::flat_hash_map<uint64_t, bool> running_;  // seq -> reply_wanted
   std::set<uint64_t> finished_ahead_;            // finished above the mark
 

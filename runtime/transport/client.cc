@@ -34,6 +34,7 @@ class Client::Impl {
     session_options.ping_timeout = options_.liveness.ping_timeout;
     link_ = std::make_shared<transport::SessionLink>(
         loop_.get(), &registry_, std::move(session_options),
+        options_.max_buffered_bytes,
         [this](const Event& event) { OnEvent(event); });
   }
   ~Impl() {

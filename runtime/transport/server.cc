@@ -158,7 +158,8 @@ class Server::Impl {
     session_options.ping_timeout = options_.liveness.ping_timeout;
     std::string new_id = session_options.session_id;
     auto link = std::make_shared<transport::SessionLink>(
-        loop_.get(), &registry_, std::move(session_options), options_.on_event);
+        loop_.get(), &registry_, std::move(session_options),
+        options_.max_buffered_bytes, options_.on_event);
     sessions_[new_id].link = link;
     return link;
   }

@@ -11,9 +11,10 @@ namespace parley::transport {
 
 SessionLink::SessionLink(IoLoop* loop, const rpc::ServiceRegistry* services,
                          session::SessionOptions options,
-                         EventCallback on_event)
+                         size_t max_buffered_bytes, EventCallback on_event)
     : loop_(loop),
       services_(services),
+      max_buffered_bytes_(max_buffered_bytes),
       on_event_(std::move(on_event)),
       session_(std::move(options)) {}
 
@@ -85,6 +86,7 @@ void SessionLink::Stop(const absl::Status& status) {
   absl::MutexLock lock(&mu_);
   stopped_ = true;
   deadline_timer_.reset();
+  drain_timer_.reset();
   armed_deadline_ = absl::InfiniteFuture();
 }
 
@@ -116,18 +118,44 @@ void SessionLink::ScheduleFlushLocked() {
 
 void SessionLink::Pump() {
   session::Effects effects;
-  std::vector<std::string> frames;
   std::shared_ptr<WsConnection> connection;
   std::string peer;
-  absl::Time next_deadline;
   {
     absl::MutexLock lock(&mu_);
     flush_scheduled_ = false;
     effects = session_.TakeEffects();
-    while (session_.HasFrame()) frames.push_back(session_.TakeFrame());
     connection = connection_;
     peer = peer_;
+  }
+  // Write frames only up to the high-water mark of bytes the socket has not
+  // taken yet: websocketpp's own queue is unbounded, and a resume that
+  // queued a whole backlog at once would hold the I/O thread and memory
+  // while the link may be cut again. The rest waits for the socket.
+  size_t buffered = connection != nullptr ? connection->BufferedAmount() : 0;
+  size_t room =
+      buffered < max_buffered_bytes_ ? max_buffered_bytes_ - buffered : 0;
+  std::vector<std::string> frames;
+  bool more = false;
+  absl::Time next_deadline;
+  {
+    absl::MutexLock lock(&mu_);
+    while (room > 0 && session_.HasFrame()) {
+      std::string frame = session_.TakeFrame();
+      if (frame.empty()) break;
+      room -= std::min(room, frame.size());
+      frames.push_back(std::move(frame));
+    }
+    more = connection != nullptr && session_.HasFrame();
     next_deadline = session_.NextDeadline();
+  }
+  if (more && drain_timer_ == nullptr) {
+    std::weak_ptr<SessionLink> weak = weak_from_this();
+    drain_timer_ = loop_->RunAfter(kDrainPoll, [weak] {
+      if (auto self = weak.lock()) {
+        self->drain_timer_ = nullptr;
+        self->Pump();
+      }
+    });
   }
   if (connection != nullptr) {
     for (std::string& frame : frames) {

@@ -35,8 +35,11 @@ class SessionLink : public Channel,
                     public std::enable_shared_from_this<SessionLink> {
  public:
   // `loop` and `services` must outlive every use of the link until Stop.
+  // Frames are written only while the connection holds fewer than
+  // `max_buffered_bytes` not yet taken by the socket.
   SessionLink(IoLoop* loop, const rpc::ServiceRegistry* services,
-              session::SessionOptions options, EventCallback on_event);
+              session::SessionOptions options, size_t max_buffered_bytes,
+              EventCallback on_event);
 
   // Channel.
   absl::Status Call(const MethodInfo& method, std::string payload,
@@ -76,8 +79,13 @@ class SessionLink : public Channel,
   void Finish(session::DeliveryId id, absl::StatusOr<std::string> result);
   void ArmDeadlineTimer(absl::Time deadline);
 
+  // How often a link above its high-water mark looks whether the socket
+  // took its bytes (websocketpp reports no write completions).
+  static constexpr absl::Duration kDrainPoll = absl::Milliseconds(1);
+
   IoLoop* const loop_;
   const rpc::ServiceRegistry* const services_;
+  const size_t max_buffered_bytes_;
   const EventCallback on_event_;
 
   mutable absl::Mutex mu_;
@@ -90,6 +98,7 @@ class SessionLink : public Channel,
   // Loop thread only.
   bool ever_opened_ = false;
   std::unique_ptr<Timer> deadline_timer_;
+  std::unique_ptr<Timer> drain_timer_;  // armed while above the mark
   absl::Time armed_deadline_ = absl::InfiniteFuture();
 };
 

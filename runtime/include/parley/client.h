@@ -44,6 +44,10 @@ struct ClientOptions {
   absl::Duration connect_timeout = absl::Seconds(10);
   // Re-dialling after an unexpected loss of the connection.
   ReconnectOptions reconnect;
+  // Per connection: frames are written to the socket only while fewer
+  // than this many bytes wait in it (the rest stays in the session's
+  // bounded queue).
+  size_t max_buffered_bytes = 1 << 20;
   LivenessOptions liveness;
   EventCallback on_event;
 };

@@ -40,6 +40,10 @@ struct ServerOptions {
   // Per session: calls sent to the client and not yet acked.
   size_t max_unacked_messages = 1 << 16;
   size_t max_unacked_bytes = 64 << 20;
+  // Per connection: frames are written to the socket only while fewer
+  // than this many bytes wait in it (the rest stays in the session's
+  // bounded queue).
+  size_t max_buffered_bytes = 1 << 20;
   LivenessOptions liveness;
   // How long a session whose connection was lost is kept for the client to
   // resume it; after that its pending calls fail with UNAVAILABLE and a
