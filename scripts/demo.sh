@@ -7,7 +7,7 @@ build="${PARLEY_BUILD_DIR:-$root/build}"
 
 "$root/scripts/install_deps.sh"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release \
-  -DPARLEY_BUILD_TESTS=OFF >/dev/null
+  -DPARLEY_BUILD_TESTS=OFF -DPARLEY_BUILD_BENCH=OFF >/dev/null
 cmake --build "$build" -j"$(nproc)" --target echo_server echo_client
 
 log="$(mktemp)"
