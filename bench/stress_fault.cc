@@ -18,7 +18,8 @@
 // Prints messages each way, cuts, reconnects (kReconnecting / kResumed /
 // kNewSession events), lost / duplicated / reordered deliveries each way,
 // callbacks missing / repeated / failed, wall time and messages/s. Exits 1
-// if anything was lost, duplicated, reordered or failed.
+// if anything was lost, duplicated, reordered or failed. The bookkeeping
+// (tests/util/exactly_once.h) is shared with tests/transport/fault_test.cc.
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -36,6 +37,8 @@
 #include "calc.parley.h"
 #include "parley/client.h"
 #include "parley/server.h"
+#include "tests/util/calc_services.h"
+#include "tests/util/exactly_once.h"
 #include "tests/util/fault_proxy.h"
 
 namespace parley {
@@ -43,6 +46,7 @@ namespace {
 
 using test::Num;
 using testutil::FaultProxy;
+using testutil::MakeNum;
 
 struct Flags {
   int64_t n = 1000000;
@@ -85,128 +89,8 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
   return flags->n > 0 && flags->window > 0;
 }
 
-Num MakeNum(int64_t value) {
-  Num num;
-  num.set_value(value);
-  return num;
-}
-
-// Any call completed: a sender whose window is full waits for this.
-class Progress {
- public:
-  void Bump() {
-    absl::MutexLock lock(&mu_);
-    ++count_;
-  }
-  int64_t count() {
-    absl::MutexLock lock(&mu_);
-    return count_;
-  }
-  bool AwaitAbove(int64_t before, absl::Duration timeout) {
-    absl::MutexLock lock(&mu_);
-    auto more = [this, before]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return count_ > before;
-    };
-    return mu_.AwaitWithTimeout(absl::Condition(&more), timeout);
-  }
-
- private:
-  absl::Mutex mu_;
-  int64_t count_ ABSL_GUARDED_BY(mu_) = 0;
-};
-
-// Completion callbacks by index: each must run once, OK.
-class Tally {
- public:
-  Tally(int64_t n, Progress* progress) : progress_(progress), runs_(n, 0) {}
-  void Record(int64_t index, const absl::Status& status) {
-    {
-      absl::MutexLock lock(&mu_);
-      ++done_;
-      if (runs_[index] < 255) ++runs_[index];
-      if (!status.ok() && failed_++ == 0) {
-        first_failure_ = absl::StrCat("#", index, " ", status.ToString());
-      }
-    }
-    progress_->Bump();
-  }
-  bool AwaitDone(int64_t n, absl::Duration timeout) {
-    absl::MutexLock lock(&mu_);
-    auto all = [this, n]()
-                   ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return done_ >= n; };
-    return mu_.AwaitWithTimeout(absl::Condition(&all), timeout);
-  }
-  struct Report {
-    int64_t missing = 0, repeated = 0, failed = 0;
-    std::string first_failure;
-  };
-  Report report() {
-    absl::MutexLock lock(&mu_);
-    Report r;
-    for (uint8_t runs : runs_) {
-      r.missing += runs == 0;
-      r.repeated += runs > 1 ? runs - 1 : 0;
-    }
-    r.failed = failed_;
-    r.first_failure = first_failure_;
-    return r;
-  }
-
- private:
-  Progress* const progress_;
-  absl::Mutex mu_;
-  int64_t done_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t failed_ ABSL_GUARDED_BY(mu_) = 0;
-  std::string first_failure_ ABSL_GUARDED_BY(mu_);
-  std::vector<uint8_t> runs_ ABSL_GUARDED_BY(mu_);
-};
-
-// Deliveries in handler order, checked against 0..n-1 as they come.
-class OrderCheck {
- public:
-  explicit OrderCheck(int64_t n) : seen_(n, 0) {}
-  void Add(int64_t value) {
-    absl::MutexLock lock(&mu_);
-    ++deliveries_;
-    if (value < 0 || value >= static_cast<int64_t>(seen_.size())) {
-      ++foreign_;
-      return;
-    }
-    if (seen_[value]++ > 0) ++duplicated_;
-    if (value < last_) ++reordered_;
-    last_ = value;
-  }
-  struct Report {
-    int64_t deliveries = 0, lost = 0, duplicated = 0, reordered = 0,
-            foreign = 0;
-    bool clean() const {
-      return lost == 0 && duplicated == 0 && reordered == 0 && foreign == 0;
-    }
-  };
-  Report report() {
-    absl::MutexLock lock(&mu_);
-    Report r;
-    r.deliveries = deliveries_;
-    for (uint8_t s : seen_) r.lost += s == 0;
-    r.duplicated = duplicated_;
-    r.reordered = reordered_;
-    r.foreign = foreign_;
-    return r;
-  }
-
- private:
-  absl::Mutex mu_;
-  std::vector<uint8_t> seen_ ABSL_GUARDED_BY(mu_);
-  int64_t last_ ABSL_GUARDED_BY(mu_) = -1;
-  int64_t deliveries_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t duplicated_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t reordered_ ABSL_GUARDED_BY(mu_) = 0;
-  int64_t foreign_ ABSL_GUARDED_BY(mu_) = 0;
-};
-
 class CalcService : public test::Calc::Service {
  public:
-  explicit CalcService(int64_t n) : notes(n) {}
   void Double(CallContext& context, const Num& request,
               Responder<Num> responder) override {
     {
@@ -224,22 +108,11 @@ class CalcService : public test::Calc::Service {
     absl::MutexLock lock(&mu_);
     return peer_;
   }
-  OrderCheck notes;
+  testutil::Recorder notes;
 
  private:
   absl::Mutex mu_;
   std::shared_ptr<Channel> peer_ ABSL_GUARDED_BY(mu_);
-};
-
-class FeedService : public test::Feed::Service {
- public:
-  explicit FeedService(int64_t n) : triples(n) {}
-  void Triple(CallContext&, const Num& request,
-              Responder<Num> responder) override {
-    if (request.value() >= 0) triples.Add(request.value());  // < 0: barrier
-    responder.Finish(MakeNum(request.value() * 3));
-  }
-  OrderCheck triples;
 };
 
 class EventCounts {
@@ -263,7 +136,8 @@ class EventCounts {
 // Calls `send` until accepted, waiting for progress while the window is
 // full; gives up after `patience` without any.
 absl::Status SendAccepted(const std::function<absl::Status()>& send,
-                          Progress& progress, absl::Duration patience) {
+                          testutil::Progress& progress,
+                          absl::Duration patience) {
   while (true) {
     int64_t before = progress.count();
     absl::Status status = send();
@@ -277,8 +151,8 @@ int Run(const Flags& flags) {
   const CallOptions ack_within{absl::Seconds(120)};
   const absl::Duration patience = absl::Seconds(120);
 
-  CalcService calc(n);
-  FeedService feed(n);
+  CalcService calc;
+  testutil::FeedService feed;
   EventCounts client_events, server_events;
 
   ServerOptions server_options;
@@ -327,8 +201,8 @@ int Run(const Flags& flags) {
       static_cast<long long>(flags.chunk));
   std::fflush(stdout);
 
-  Progress progress;
-  Tally notes(n, &progress), triples(n, &progress);
+  testutil::Progress progress;
+  testutil::CallTally notes(n, &progress), triples(n, &progress);
   absl::Status note_refused, triple_refused;
   proxy.SetCutting(true);
   const absl::Time start = absl::Now();
@@ -336,16 +210,8 @@ int Run(const Flags& flags) {
     for (int64_t i = 0; i < n && triple_refused.ok(); ++i) {
       triple_refused = SendAccepted(
           [&] {
-            return to_client.Triple(
-                MakeNum(i),
-                [&triples, i](absl::StatusOr<Num> reply) {
-                  absl::Status status = reply.status();
-                  if (reply.ok() && reply->value() != 3 * i) {
-                    status = absl::DataLossError("wrong reply");
-                  }
-                  triples.Record(i, status);
-                },
-                ack_within);
+            return to_client.Triple(MakeNum(i), triples.Request<Num>(i, 3 * i),
+                                    ack_within);
           },
           progress, patience);
     }
@@ -353,10 +219,7 @@ int Run(const Flags& flags) {
   for (int64_t i = 0; i < n && note_refused.ok(); ++i) {
     note_refused = SendAccepted(
         [&] {
-          return to_server.Note(
-              MakeNum(i),
-              [&notes, i](absl::Status status) { notes.Record(i, status); },
-              ack_within);
+          return to_server.Note(MakeNum(i), notes.Message(i), ack_within);
         },
         progress, patience);
   }
@@ -377,10 +240,12 @@ int Run(const Flags& flags) {
                   to_client.TripleBlocking(MakeNum(-1)).ok();
 
   const double wall = absl::ToDoubleSeconds(end - start);
-  Tally::Report note_calls = notes.report(), triple_calls = triples.report();
-  OrderCheck::Report up = calc.notes.report(), down = feed.triples.report();
-  auto print_direction = [](const char* name, const OrderCheck::Report& d,
-                            const Tally::Report& c) {
+  testutil::CallTally::Report note_calls = notes.report(),
+                              triple_calls = triples.report();
+  testutil::OrderReport up = testutil::CheckOrder(calc.notes.values(), n),
+                        down = testutil::CheckOrder(feed.triples.values(), n);
+  auto print_direction = [](const char* name, const testutil::OrderReport& d,
+                            const testutil::CallTally::Report& c) {
     std::printf(
         "  %-15s deliveries %lld: lost %lld, duplicated %lld, reordered %lld, "
         "foreign %lld; callbacks missing %lld, repeated %lld, failed "

@@ -26,13 +26,22 @@
 #include "gtest/gtest.h"
 #include "parley/client.h"
 #include "parley/server.h"
+#include "tests/util/calc_services.h"
+#include "tests/util/exactly_once.h"
 #include "tests/util/fault_proxy.h"
 
 namespace parley {
 namespace {
 
 using test::Num;
+using testutil::CallTally;
+using testutil::CheckOrder;
 using testutil::FaultProxy;
+using testutil::FeedService;
+using testutil::MakeNum;
+using testutil::OrderReport;
+using testutil::Progress;
+using testutil::Recorder;
 
 constexpr absl::Duration kWait = absl::Seconds(30);
 // Generous ack deadline for every call: under cuts a call may need many
@@ -45,12 +54,6 @@ int64_t EnvInt(const char* name, int64_t otherwise) {
 }
 
 uint64_t Seed() { return EnvInt("PARLEY_FAULT_SEED", 1); }
-
-Num MakeNum(int64_t value) {
-  Num num;
-  num.set_value(value);
-  return num;
-}
 
 // Every event with its arrival time (absl::Now() in the callback).
 class EventLog {
@@ -120,179 +123,13 @@ class EventLog {
   std::vector<Entry> entries_ ABSL_GUARDED_BY(mu_);
 };
 
-// Values in the order a handler saw them.
-class Recorder {
- public:
-  void Add(int64_t value) {
-    absl::MutexLock lock(&mu_);
-    values_.push_back(value);
-  }
-  std::vector<int64_t> values() {
-    absl::MutexLock lock(&mu_);
-    return values_;
-  }
-  bool AwaitSize(size_t n, absl::Duration timeout) {
-    absl::MutexLock lock(&mu_);
-    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return values_.size() >= n;
-    };
-    return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
-  }
-
- private:
-  absl::Mutex mu_;
-  std::vector<int64_t> values_ ABSL_GUARDED_BY(mu_);
-};
-
-// How a delivery log differs from 0..n-1 in order.
-struct OrderReport {
-  int64_t lost = 0;        // values of 0..n-1 never delivered
-  int64_t duplicated = 0;  // deliveries beyond the first of a value
-  int64_t reordered = 0;   // deliveries smaller than the one before
-  int64_t foreign = 0;     // values outside 0..n-1
-  bool clean() const {
-    return lost == 0 && duplicated == 0 && reordered == 0 && foreign == 0;
-  }
-  std::string ToString() const {
-    return absl::StrCat("lost ", lost, ", duplicated ", duplicated,
-                        ", reordered ", reordered, ", foreign ", foreign);
-  }
-};
-
-OrderReport CheckOrder(const std::vector<int64_t>& values, int64_t n) {
-  OrderReport report;
-  std::vector<int> seen(n, 0);
-  for (size_t i = 0; i < values.size(); ++i) {
-    int64_t v = values[i];
-    if (v < 0 || v >= n) {
-      ++report.foreign;
-      continue;
-    }
-    if (seen[v]++ > 0) ++report.duplicated;
-    if (i > 0 && v < values[i - 1]) ++report.reordered;
-  }
-  for (int count : seen) report.lost += count == 0;
-  return report;
-}
-
-// Counts completions of every call in a test, so a sender whose window is
-// full can wait for one. A side's window holds its own calls and its
-// REPLYs to the peer's requests (acked once the peer's callback ran), so
-// the sender waits for progress in either direction.
-class Progress {
- public:
-  void Bump() {
-    absl::MutexLock lock(&mu_);
-    ++count_;
-  }
-  int count() {
-    absl::MutexLock lock(&mu_);
-    return count_;
-  }
-  bool AwaitAbove(int before, absl::Duration timeout) {
-    absl::MutexLock lock(&mu_);
-    auto more = [this, before]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return count_ > before;
-    };
-    return mu_.AwaitWithTimeout(absl::Condition(&more), timeout);
-  }
-
- private:
-  absl::Mutex mu_;
-  int count_ ABSL_GUARDED_BY(mu_) = 0;
-};
-
-// Completion callbacks by call index: each must run exactly once, OK.
-class CallTally {
- public:
-  explicit CallTally(int n, Progress* progress = nullptr)
-      : progress_(progress), runs_(n, 0), failures_(n) {}
-
-  std::function<void(absl::Status)> Message(int index) {
-    return [this, index](absl::Status status) { Record(index, status); };
-  }
-  // A request whose reply must be `want`.
-  std::function<void(absl::StatusOr<Num>)> Request(int index, int64_t want) {
-    return [this, index, want](absl::StatusOr<Num> reply) {
-      absl::Status status = reply.status();
-      if (reply.ok() && reply->value() != want) {
-        status = absl::DataLossError(
-            absl::StrCat("reply ", reply->value(), ", want ", want));
-      }
-      Record(index, status);
-    };
-  }
-  int done() {
-    absl::MutexLock lock(&mu_);
-    return done_;
-  }
-  // Waits until callbacks for indexes [0, n) have all run at least once.
-  bool AwaitFirst(int n, absl::Duration timeout) {
-    absl::MutexLock lock(&mu_);
-    auto all = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      for (int i = 0; i < n; ++i) {
-        if (runs_[i] == 0) return false;
-      }
-      return true;
-    };
-    return mu_.AwaitWithTimeout(absl::Condition(&all), timeout);
-  }
-  bool AwaitAll(absl::Duration timeout) {
-    return AwaitFirst(static_cast<int>(runs_.size()), timeout);
-  }
-  int runs(int index) {
-    absl::MutexLock lock(&mu_);
-    return runs_[index];
-  }
-  absl::Status status(int index) {
-    absl::MutexLock lock(&mu_);
-    return failures_[index];
-  }
-  // "" when every callback ran exactly once with OK.
-  std::string Problems() {
-    absl::MutexLock lock(&mu_);
-    int missing = 0, extra = 0, failed = 0;
-    std::string first_failure;
-    for (size_t i = 0; i < runs_.size(); ++i) {
-      missing += runs_[i] == 0;
-      extra += std::max(runs_[i] - 1, 0);
-      if (!failures_[i].ok()) {
-        if (failed++ == 0) {
-          first_failure =
-              absl::StrCat(" (first: #", i, " ", failures_[i].ToString(), ")");
-        }
-      }
-    }
-    if (missing + extra + failed == 0) return "";
-    return absl::StrCat(missing, " callbacks missing, ", extra, " extra runs, ",
-                        failed, " failed", first_failure);
-  }
-
- private:
-  void Record(int index, const absl::Status& status) {
-    {
-      absl::MutexLock lock(&mu_);
-      ++done_;
-      if (runs_[index]++ == 0 || failures_[index].ok()) {
-        failures_[index] = status;
-      }
-    }
-    if (progress_ != nullptr) progress_->Bump();
-  }
-  Progress* const progress_;
-  absl::Mutex mu_;
-  int done_ ABSL_GUARDED_BY(mu_) = 0;
-  std::vector<int> runs_ ABSL_GUARDED_BY(mu_);
-  std::vector<absl::Status> failures_ ABSL_GUARDED_BY(mu_);
-};
-
 // Calls `send` until it is accepted: while the send window is full
 // (ResourceExhausted) it waits for some call to complete.
 absl::Status SendAccepted(const std::function<absl::Status()>& send,
                           Progress& progress) {
   absl::Time deadline = absl::Now() + kWait;
   while (true) {
-    int before = progress.count();
+    int64_t before = progress.count();
     absl::Status status = send();
     if (!absl::IsResourceExhausted(status)) return status;
     if (!progress.AwaitAbove(before, deadline - absl::Now())) return status;
@@ -361,16 +198,6 @@ class CalcService : public test::Calc::Service {
   int64_t hold_value_ ABSL_GUARDED_BY(mu_) = -1;
   bool held_once_ ABSL_GUARDED_BY(mu_) = false;
   absl::optional<Responder<google::protobuf::Empty>> held_ ABSL_GUARDED_BY(mu_);
-};
-
-class FeedService : public test::Feed::Service {
- public:
-  void Triple(CallContext&, const Num& request,
-              Responder<Num> responder) override {
-    if (request.value() >= 0) triples.Add(request.value());  // < 0: barrier
-    responder.Finish(MakeNum(request.value() * 3));
-  }
-  Recorder triples;
 };
 
 // Server <- proxy <- client, each with an event log. Members are declared
@@ -472,7 +299,7 @@ TEST(Fault, ExactlyOnceInOrderBothWaysUnderCuts) {
     for (int i = 0; i < n && triple_refused.ok(); ++i) {
       triple_refused = SendAccepted(
           [&] {
-            return to_client.Triple(MakeNum(i), triples.Request(i, 3 * i),
+            return to_client.Triple(MakeNum(i), triples.Request<Num>(i, 3 * i),
                                     kAckWithin);
           },
           progress);
@@ -569,7 +396,7 @@ TEST(Fault, DeadPeerIsNoticedWithinIntervalPlusTimeoutThenResumes) {
   for (int i = 0; i < kBefore; ++i) {
     ASSERT_TRUE(to_server.Note(MakeNum(i), notes.Message(i), kAckWithin).ok());
     ASSERT_TRUE(
-        to_client.Triple(MakeNum(i), triples.Request(i, 3 * i), kAckWithin)
+        to_client.Triple(MakeNum(i), triples.Request<Num>(i, 3 * i), kAckWithin)
             .ok());
   }
   ASSERT_TRUE(notes.AwaitFirst(kBefore, kWait));
@@ -585,7 +412,7 @@ TEST(Fault, DeadPeerIsNoticedWithinIntervalPlusTimeoutThenResumes) {
   for (int i = kBefore; i < kTotal; ++i) {
     ASSERT_TRUE(to_server.Note(MakeNum(i), notes.Message(i), kAckWithin).ok());
     ASSERT_TRUE(
-        to_client.Triple(MakeNum(i), triples.Request(i, 3 * i), kAckWithin)
+        to_client.Triple(MakeNum(i), triples.Request<Num>(i, 3 * i), kAckWithin)
             .ok());
   }
 
@@ -735,7 +562,7 @@ TEST(Fault, GraceExpiryGivesANewSessionAndResendsUnackedCalls) {
   // A call the server makes into the lost session fails when it ends.
   CallTally doomed(1);
   ASSERT_TRUE(
-      old_peer.Triple(MakeNum(7), doomed.Request(0, 21), kAckWithin).ok());
+      old_peer.Triple(MakeNum(7), doomed.Request<Num>(0, 21), kAckWithin).ok());
   for (int i = kFirst; i < kTotal; ++i) {  // queued while down
     ASSERT_TRUE(to_server.Note(MakeNum(i), notes.Message(i), kAckWithin).ok());
   }
