@@ -357,6 +357,7 @@ void Session::TickLiveness(absl::Time now) {
 }
 
 absl::Time Session::NextDeadline() const {
+  if (stopped_) return absl::InfiniteFuture();
   absl::Time next =
       deadlines_.empty() ? absl::InfiniteFuture() : deadlines_.begin()->first;
   if (options_.ping_interval > absl::ZeroDuration() && !closing_ &&

@@ -145,8 +145,9 @@ void SessionLink::Pump() {
       room -= std::min(room, frame.size());
       frames.push_back(std::move(frame));
     }
-    more = connection != nullptr && session_.HasFrame();
-    next_deadline = session_.NextDeadline();
+    // After Stop the link arms no timer: it may outlive the loop.
+    more = !stopped_ && connection != nullptr && session_.HasFrame();
+    next_deadline = stopped_ ? absl::InfiniteFuture() : session_.NextDeadline();
   }
   if (more && drain_timer_ == nullptr) {
     std::weak_ptr<SessionLink> weak = weak_from_this();
