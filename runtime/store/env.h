@@ -1,5 +1,6 @@
 // Env: the store's window onto the file system, small enough that tests can
-// put a fault-injecting layer in between (runtime/store/testing/fault_injection_env.h).
+// put a fault-injecting layer in between
+// (runtime/store/testing/fault_injection_env.h).
 //
 //   store::Env* env = store::Env::Default();
 //   PARLEY_ASSIGN_OR_RETURN(std::unique_ptr<store::WritableFile> f,
