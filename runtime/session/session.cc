@@ -558,6 +558,19 @@ std::string Session::TakeFrame() {
   }
   control_.erase(control_.begin(), control_.begin() + used);
   if (used == 0 && state_ == State::kOpen && !closing_) {
+    // An ACK leads the frame, so a backlog filling every frame never starves
+    // it; it covers only calls whose REPLYs went out in earlier frames. A
+    // second one may follow the data, covering the REPLYs just added.
+    auto add_ack_if_due = [&] {
+      if (!AckDue()) return;
+      wire::Envelope envelope;
+      envelope.mutable_ack()->set_through(SafeAckThrough());
+      if (!fits(envelope)) return;
+      ack_sent_through_ = envelope.ack().through();
+      ack_repeat_ = false;
+      *frame.add_envelopes() = std::move(envelope);
+    };
+    add_ack_if_due();
     while (next_to_send_ < next_seq_) {
       const Outgoing& out =
           unacked_[static_cast<size_t>(next_to_send_ - unacked_.front().seq)];
@@ -569,15 +582,7 @@ std::string Session::TakeFrame() {
       }
       ++next_to_send_;
     }
-    if (AckDue()) {  // after the REPLYs it covers, which just went out
-      wire::Envelope envelope;
-      envelope.mutable_ack()->set_through(SafeAckThrough());
-      if (fits(envelope)) {
-        ack_sent_through_ = envelope.ack().through();
-        ack_repeat_ = false;
-        *frame.add_envelopes() = std::move(envelope);
-      }
-    }
+    add_ack_if_due();
   }
   if (frame.envelopes_size() == 0) return std::string();
   return frame.SerializeAsString();
