@@ -123,6 +123,25 @@ class PosixWritableFile : public WritableFile {
   std::string buffer_;
 };
 
+// Reads up to `n` bytes into `scratch` with `read_some(buf, len, got)`
+// (a read(2)-like call), retrying on EINTR and short reads; stops at EOF.
+template <typename ReadSome>
+absl::Status ReadUntilDone(const std::string& path, size_t n, char* scratch,
+                           absl::string_view* result, ReadSome read_some) {
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = read_some(scratch + got, n - got, got);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return PosixError(absl::StrCat("read ", path), errno);
+    }
+    if (r == 0) break;
+    got += static_cast<size_t>(r);
+  }
+  *result = absl::string_view(scratch, got);
+  return absl::OkStatus();
+}
+
 class PosixSequentialFile : public SequentialFile {
  public:
   PosixSequentialFile(std::string path, int fd)
@@ -131,18 +150,10 @@ class PosixSequentialFile : public SequentialFile {
 
   absl::Status Read(size_t n, absl::string_view* result,
                     char* scratch) override {
-    size_t got = 0;
-    while (got < n) {
-      ssize_t r = ::read(fd_, scratch + got, n - got);
-      if (r < 0) {
-        if (errno == EINTR) continue;
-        return PosixError(absl::StrCat("read ", path_), errno);
-      }
-      if (r == 0) break;
-      got += static_cast<size_t>(r);
-    }
-    *result = absl::string_view(scratch, got);
-    return absl::OkStatus();
+    return ReadUntilDone(path_, n, scratch, result,
+                         [this](char* buf, size_t len, size_t) {
+                           return ::read(fd_, buf, len);
+                         });
   }
 
  private:
@@ -158,19 +169,11 @@ class PosixRandomAccessFile : public RandomAccessFile {
 
   absl::Status Read(uint64_t offset, size_t n, absl::string_view* result,
                     char* scratch) const override {
-    size_t got = 0;
-    while (got < n) {
-      ssize_t r = ::pread(fd_, scratch + got, n - got,
-                          static_cast<off_t>(offset + got));
-      if (r < 0) {
-        if (errno == EINTR) continue;
-        return PosixError(absl::StrCat("read ", path_), errno);
-      }
-      if (r == 0) break;
-      got += static_cast<size_t>(r);
-    }
-    *result = absl::string_view(scratch, got);
-    return absl::OkStatus();
+    return ReadUntilDone(path_, n, scratch, result,
+                         [this, offset](char* buf, size_t len, size_t got) {
+                           return ::pread(fd_, buf, len,
+                                          static_cast<off_t>(offset + got));
+                         });
   }
 
  private:
