@@ -104,20 +104,11 @@ class ClientCore {
 
   // As ServerCore::Stop.
   void Stop() {
-    IoLoop::Impl* loop = loop_->impl();
     links_.BeginClosing();
-    if (loop->OnLoopThread()) {
-      links_.CloseAll(wire::kCloseGoingAway, "client stopping");
-      links_.AbortAll(wire::kCloseGoingAway, "client stopped");
-      return;
-    }
-    loop->RunAndWait(
-        [this] { links_.CloseAll(wire::kCloseGoingAway, "client stopping"); });
-    if (links_.AwaitEmpty(kStopGrace)) return;
-    loop->RunAndWait([this] {
-      links_.AbortAll(wire::kCloseAbnormal,
-                      "peer did not answer the close handshake");
-    });
+    links_.StopAll(
+        *loop_,
+        [this] { links_.CloseAll(wire::kCloseGoingAway, "client stopping"); },
+        "client stopped", kStopGrace);
   }
 
   // Loop thread; as ServerCore::Idle.

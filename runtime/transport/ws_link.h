@@ -331,6 +331,23 @@ class LinkSet {
       link->Abort(code, reason);
     }
   }
+  // Any thread: `begin` (run on the loop) starts the close handshakes; off
+  // the loop this waits for every OnClose, at most `grace`, then drops the
+  // links left. On the loop thread it cannot wait: it drops them at once
+  // with `stopped`.
+  void StopAll(IoLoop& loop, const std::function<void()>& begin,
+               absl::string_view stopped, absl::Duration grace) {
+    if (loop.OnLoopThread()) {
+      begin();
+      AbortAll(wire::kCloseGoingAway, stopped);
+      return;
+    }
+    loop.RunAndWait(begin);
+    if (AwaitEmpty(grace)) return;
+    loop.RunAndWait([this] {
+      AbortAll(wire::kCloseAbnormal, "peer did not answer the close handshake");
+    });
+  }
 
  private:
   bool Empty() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return live_ == 0; }

@@ -90,18 +90,8 @@ class ServerCore {
   // for the handshakes. On the loop thread it cannot wait: it sends the
   // close frames and ends every connection at once.
   void Stop() {
-    IoLoop::Impl* loop = loop_->impl();
-    if (loop->OnLoopThread()) {
-      BeginStop();
-      links_.AbortAll(wire::kCloseGoingAway, "server stopped");
-      return;
-    }
-    loop->RunAndWait([this] { BeginStop(); });
-    if (links_.AwaitEmpty(kStopGrace)) return;
-    loop->RunAndWait([this] {
-      links_.AbortAll(wire::kCloseAbnormal,
-                      "peer did not answer the close handshake");
-    });
+    links_.StopAll(
+        *loop_, [this] { BeginStop(); }, "server stopped", kStopGrace);
   }
 
   // Loop thread. True once no websocketpp connection of ours exists: each
