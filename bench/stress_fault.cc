@@ -10,7 +10,7 @@
 // FaultProxy that cuts every connection at random intervals in
 // [cut_min_ms, cut_max_ms] and forwards in random chunks of at most `chunk`
 // bytes, so cuts land inside frames. Each side keeps at most `window` calls
-// unacked (ClientOptions/ServerOptions::max_unacked_messages); a refused
+// accepted and unacked (FlowOptions::max_pending_messages); a refused
 // call is retried once some call completes. max_message_bytes (both sides)
 // also bounds the frames the sessions coalesce. When every call is done (or
 // the budget is spent) cutting stops and the rest drains.
@@ -156,7 +156,7 @@ int Run(const Flags& flags) {
   EventCounts client_events, server_events;
 
   ServerOptions server_options;
-  server_options.max_unacked_messages = flags.window;
+  server_options.flow.max_pending_messages = flags.window;
   server_options.max_message_bytes = flags.max_message_bytes;
   server_options.on_event = server_events.Callback();
   Server server(server_options);
@@ -175,7 +175,7 @@ int Run(const Flags& flags) {
 
   ClientOptions client_options;
   client_options.url = absl::StrCat("ws://127.0.0.1:", proxy.port(), "/");
-  client_options.max_unacked_messages = flags.window;
+  client_options.flow.max_pending_messages = flags.window;
   client_options.max_message_bytes = flags.max_message_bytes;
   client_options.reconnect.initial_delay = absl::Milliseconds(2);
   client_options.reconnect.max_delay = absl::Milliseconds(40);

@@ -11,17 +11,23 @@
 namespace parley::session {
 namespace {
 
-// Per-envelope overhead of a Frame's repeated field (tag + length prefix).
-constexpr size_t kEnvelopeOverhead = 6;
-
 // The bytes a MSG or REPLY takes in a frame once it carries `seq`.
-size_t FramedSize(wire::Envelope& envelope, uint64_t seq) {
+size_t FramedSizeWithSeq(wire::Envelope& envelope, uint64_t seq) {
   if (envelope.has_msg()) {
     envelope.mutable_msg()->set_seq(seq);
   } else {
     envelope.mutable_reply()->set_seq(seq);
   }
-  return envelope.ByteSizeLong() + kEnvelopeOverhead;
+  return wire::FramedSize(envelope);
+}
+
+// This side's limits, as HELLO and WELCOME state them.
+template <typename Handshake>
+void SetLimits(const SessionOptions& options, Handshake* handshake) {
+  handshake->set_window(options.flow.receive_window);
+  handshake->set_window_bytes(options.flow.receive_window_bytes);
+  handshake->set_max_frame_bytes(static_cast<uint32_t>(
+      std::min<size_t>(options.max_frame_bytes, UINT32_MAX)));
 }
 
 }  // namespace
@@ -45,6 +51,7 @@ void Session::OnConnected(absl::Time now) {
   hello->set_protocol_version(wire::kProtocolVersion);
   hello->set_session_id(session_id_);
   hello->set_received_through(received_through_);
+  SetLimits(options_, hello);
   control_.push_back(std::move(envelope));
 }
 
@@ -119,7 +126,7 @@ void Session::HandleEnvelope(const wire::Envelope& envelope) {
       return HandleReply(envelope.reply());
     case E::kAck:
       return HandleAck(envelope.ack());
-    default:  // CREDIT: reserved for backpressure
+    default:
       return;
   }
 }
@@ -147,8 +154,9 @@ void Session::HandleHello(const wire::Hello& hello) {
   welcome->set_session_id(session_id_);
   welcome->set_resumed(resumed);
   welcome->set_received_through(received_through_);
+  SetLimits(options_, welcome);
   control_.push_back(std::move(envelope));
-  Open(resumed, resumed ? hello.received_through() : 0);
+  OpenWith(hello, resumed, resumed ? hello.received_through() : 0);
 }
 
 void Session::HandleWelcome(const wire::Welcome& welcome) {
@@ -175,7 +183,17 @@ void Session::HandleWelcome(const wire::Welcome& welcome) {
     session_id_ = welcome.session_id();
     StartNewSession();
   }
-  Open(welcome.resumed(), welcome.resumed() ? welcome.received_through() : 0);
+  OpenWith(welcome, welcome.resumed(),
+           welcome.resumed() ? welcome.received_through() : 0);
+}
+
+template <typename Handshake>
+void Session::OpenWith(const Handshake& handshake, bool resumed,
+                       uint64_t peer_received_through) {
+  peer_window_ = handshake.window();
+  peer_window_bytes_ = handshake.window_bytes();
+  peer_max_frame_bytes_ = handshake.max_frame_bytes();
+  Open(resumed, peer_received_through);
 }
 
 void Session::Open(bool resumed, uint64_t peer_received_through) {
@@ -200,6 +218,7 @@ void Session::Open(bool resumed, uint64_t peer_received_through) {
   }
   Emit(EventType::kConnected);
   Emit(resumed ? EventType::kResumed : EventType::kNewSession);
+  AdmitQueued();
 }
 
 void Session::StartNewSession() {
@@ -211,35 +230,25 @@ void Session::StartNewSession() {
   ack_repeat_ = false;
   running_.clear();
   finished_ahead_.clear();
-  // Outgoing: calls not yet acked are sent again, renumbered from 1 in the
-  // same order, unless the old session answered them already. REPLYs
-  // answer requests of the old session: dropped.
-  std::deque<Outgoing> kept;
-  absl::flat_hash_map<uint64_t, Pending> pending;
-  deadlines_.clear();
-  uint64_t seq = 1;
-  for (Outgoing& out : unacked_) {
-    if (!out.envelope.has_msg() || out.answered) {
-      unacked_bytes_ -= out.bytes;
-      continue;
+  unprocessed_.clear();
+  unprocessed_bytes_ = 0;
+  // Outgoing: calls not yet acked go back to the front of the send queue,
+  // in order, to take new seqs from 1 as the new peer's window allows,
+  // unless the old session answered them already. REPLYs answer requests
+  // of the old session: dropped.
+  for (auto it = unacked_.rbegin(); it != unacked_.rend(); ++it) {
+    if (!it->envelope.has_msg() || it->answered) continue;
+    if (auto call = pending_.find(it->call); call != pending_.end()) {
+      call->second.seq = 0;
     }
-    out.envelope.mutable_msg()->set_seq(seq);
-    if (auto it = pending_.find(out.seq); it != pending_.end()) {
-      Pending call = std::move(it->second);
-      pending_.erase(it);
-      if (call.deadline != absl::InfiniteFuture()) {
-        deadlines_.emplace(call.deadline, seq);
-      }
-      pending.emplace(seq, std::move(call));
-    }
-    out.seq = seq++;
-    kept.push_back(std::move(out));
+    it->seq = 0;
+    it->sent_before = true;
+    queued_bytes_ += it->payload_bytes();
+    queued_.push_front(std::move(*it));
   }
-  // Every pending call is a MSG still kept in unacked_ (an ACK completes
-  // the rest), so nothing is left behind in pending_.
-  unacked_ = std::move(kept);
-  pending_ = std::move(pending);
-  next_seq_ = seq;
+  unacked_.clear();
+  unacked_bytes_ = window_messages_ = window_bytes_ = 0;
+  next_seq_ = 1;
   peer_acked_through_ = 0;
 }
 
@@ -259,8 +268,28 @@ bool Session::AcceptIncomingSeq(uint64_t seq) {
   return true;
 }
 
+bool Session::IncomingWindowAllows(const wire::Msg& msg) const {
+  const FlowOptions& flow = options_.flow;
+  return unprocessed_.size() < flow.receive_window &&
+         (unprocessed_.empty() || unprocessed_bytes_ + msg.payload().size() <=
+                                      flow.receive_window_bytes);
+}
+
 void Session::HandleMsg(const wire::Msg& msg) {
+  if (msg.seq() > received_through_ && !IncomingWindowAllows(msg)) {
+    ProtocolError(
+        absl::ResourceExhaustedError(absl::StrCat(
+            "peer overran the receive window: MSG ", msg.seq(), " of ",
+            msg.payload().size(), " bytes on top of ", unprocessed_.size(),
+            " messages and ", unprocessed_bytes_,
+            " bytes not yet processed (window ", options_.flow.receive_window,
+            " messages, ", options_.flow.receive_window_bytes, " bytes)")),
+        wire::kClosePolicyViolation);
+    return;
+  }
   if (!AcceptIncomingSeq(msg.seq())) return;
+  unprocessed_.emplace_back(msg.seq(), msg.payload().size());
+  unprocessed_bytes_ += msg.payload().size();
   running_.emplace(msg.seq(), msg.reply_wanted());
   effects_.deliveries.push_back(
       {{epoch_, msg.seq()}, msg.method(), msg.payload(), msg.reply_wanted()});
@@ -268,22 +297,25 @@ void Session::HandleMsg(const wire::Msg& msg) {
 
 void Session::HandleReply(const wire::Reply& reply) {
   if (!AcceptIncomingSeq(reply.seq())) return;
-  uint64_t call = reply.in_reply_to();
-  if (call >= next_seq_) {
+  // The MSG it answers is still unacked: the peer sends a REPLY before the
+  // ACK that covers its call.
+  uint64_t target = reply.in_reply_to();
+  Outgoing* call = nullptr;
+  if (!unacked_.empty() && target >= unacked_.front().seq &&
+      target < next_seq_) {
+    call = &unacked_[static_cast<size_t>(target - unacked_.front().seq)];
+  }
+  if (call == nullptr || !call->envelope.has_msg()) {
     absl::Status status = absl::InvalidArgumentError(
-        absl::StrCat("REPLY to seq ", call, " never sent"));
+        absl::StrCat("REPLY to seq ", target, ", which is no unacked call"));
     control_.push_back(wire::MakeError(status, /*fatal=*/false));
     Emit(EventType::kError, status);
   } else {
-    // Answered: a new session must not run this call again.
-    if (!unacked_.empty() && call >= unacked_.front().seq) {
-      unacked_[static_cast<size_t>(call - unacked_.front().seq)].answered =
-          true;
-    }
+    call->answered = true;  // a new session must not run it again
     if (reply.code() == 0) {
-      Complete(call, reply.payload());
+      Complete(call->call, reply.payload());
     } else {
-      Complete(call, wire::StatusFromWire(reply.code(), reply.message()));
+      Complete(call->call, wire::StatusFromWire(reply.code(), reply.message()));
     }
   }
   MarkProcessed(reply.seq());
@@ -301,17 +333,20 @@ void Session::HandleAck(const wire::Ack& ack) {
     Outgoing& out = unacked_.front();
     if (out.envelope.has_msg()) {
       if (out.envelope.msg().reply_wanted()) {
-        Complete(out.seq, absl::InternalError("peer acked a request without "
-                                              "replying to it"));
+        Complete(out.call, absl::InternalError("peer acked a request without "
+                                               "replying to it"));
       } else {
-        Complete(out.seq, std::string());
+        Complete(out.call, std::string());
       }
+      --window_messages_;
+      window_bytes_ -= out.payload_bytes();
     }
     unacked_bytes_ -= out.bytes;
     unacked_.pop_front();
   }
   peer_acked_through_ = std::max(peer_acked_through_, ack.through());
   next_to_send_ = std::max(next_to_send_, peer_acked_through_ + 1);
+  AdmitQueued();
 }
 
 void Session::HandleGoodbye(const wire::Goodbye& goodbye) {
@@ -324,11 +359,16 @@ void Session::HandleGoodbye(const wire::Goodbye& goodbye) {
 void Session::Tick(absl::Time now) {
   TickLiveness(now);
   while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
-    uint64_t seq = deadlines_.begin()->second;
-    auto it = pending_.find(seq);
-    Complete(seq, absl::DeadlineExceededError(
-                      absl::StrCat("no ack for ", it->second.method, " (seq ",
-                                   seq, ") within its deadline")));
+    uint64_t call = deadlines_.begin()->second;
+    const Pending& pending = pending_.at(call);
+    Complete(call,
+             absl::DeadlineExceededError(
+                 pending.seq == 0
+                     ? absl::StrCat("no ack for ", pending.method,
+                                    " within its deadline; it was "
+                                    "never sent (queued for credit)")
+                     : absl::StrCat("no ack for ", pending.method, " (seq ",
+                                    pending.seq, ") within its deadline")));
   }
 }
 
@@ -369,10 +409,9 @@ absl::Time Session::NextDeadline() const {
   return next;
 }
 
-absl::StatusOr<uint64_t> Session::Call(absl::string_view method,
-                                       std::string payload, bool reply_wanted,
-                                       absl::Duration ack_within,
-                                       RawDoneCallback done, absl::Time now) {
+absl::Status Session::Call(absl::string_view method, std::string payload,
+                           bool reply_wanted, absl::Duration ack_within,
+                           RawDoneCallback done, absl::Time now) {
   if (stopped_) return absl::FailedPreconditionError("session stopped");
   if (!wire::IsValidMethodName(method)) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -385,27 +424,95 @@ absl::StatusOr<uint64_t> Session::Call(absl::string_view method,
   msg->set_reply_wanted(reply_wanted);
   msg->set_ack_within_ms(static_cast<uint32_t>(
       std::min<int64_t>(absl::ToInt64Milliseconds(ack_within), UINT32_MAX)));
-  size_t bytes = FramedSize(envelope, next_seq_);
-  if (bytes > options_.max_frame_bytes) {
+  // Sized with the largest seq it could take, so it fits whatever it gets.
+  size_t bytes = FramedSizeWithSeq(envelope, UINT64_MAX);
+  msg->clear_seq();
+  if (bytes > FrameLimit()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("call of ", bytes, " bytes to ", method,
-                     " exceeds max_frame_bytes ", options_.max_frame_bytes));
+        absl::StrCat("call of ", bytes, " bytes to ", method, " exceeds the ",
+                     FrameLimit() < options_.max_frame_bytes ? "peer's " : "",
+                     "max_frame_bytes ", FrameLimit()));
   }
-  if (unacked_.size() >= options_.max_unacked_messages ||
-      unacked_bytes_ + bytes > options_.max_unacked_bytes) {
+  const FlowOptions& flow = options_.flow;
+  size_t payload_bytes = msg->payload().size();
+  size_t messages = window_messages_ + queued_.size();
+  if (messages >= flow.max_pending_messages ||
+      window_bytes_ + queued_bytes_ + payload_bytes > flow.max_pending_bytes) {
     return absl::ResourceExhaustedError(absl::StrCat(
-        "send queue full: ", unacked_.size(), " calls and ", unacked_bytes_,
-        " bytes not yet acked (limits ", options_.max_unacked_messages, " and ",
-        options_.max_unacked_bytes, ")"));
+        "send buffer full: ", messages, " calls and ",
+        window_bytes_ + queued_bytes_,
+        " payload bytes accepted and not yet acked (limits ",
+        flow.max_pending_messages, " and ", flow.max_pending_bytes, ")"));
   }
-  uint64_t seq = Enqueue(std::move(envelope));
+  // Before the first handshake the window is unknown: calls queue.
+  bool shut =
+      peer_window_ != 0 && (!queued_.empty() || !WindowHasRoom(payload_bytes));
+  if (shut && flow.policy == BackpressurePolicy::kReject) {
+    if (!backpressured_) {
+      backpressured_ = true;
+      Emit(EventType::kBackpressureWait);
+    }
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the peer's window is shut: ", window_messages_, " calls and ",
+        window_bytes_, " payload bytes not yet acked (window ", peer_window_,
+        " messages, ", peer_window_bytes_, " bytes)"));
+  }
+  if (shut && !backpressured_) {
+    backpressured_ = true;
+    Emit(EventType::kBackpressureWait);
+  }
+  uint64_t call = next_call_++;
   absl::Time deadline = ack_within > absl::ZeroDuration()
                             ? now + ack_within
                             : absl::InfiniteFuture();
-  if (deadline != absl::InfiniteFuture()) deadlines_.emplace(deadline, seq);
-  pending_.emplace(seq, Pending{std::string(method), reply_wanted, deadline,
-                                std::move(done)});
-  return seq;
+  if (deadline != absl::InfiniteFuture()) deadlines_.emplace(deadline, call);
+  pending_.emplace(call, Pending{std::string(method), reply_wanted, deadline,
+                                 std::move(done)});
+  queued_bytes_ += payload_bytes;
+  queued_.push_back({0, call, std::move(envelope), 0});
+  AdmitQueued();
+  return absl::OkStatus();
+}
+
+size_t Session::FrameLimit() const {
+  return peer_max_frame_bytes_ == 0
+             ? options_.max_frame_bytes
+             : std::min(options_.max_frame_bytes, peer_max_frame_bytes_);
+}
+
+bool Session::WindowHasRoom(size_t payload_bytes) const {
+  return peer_window_ != 0 && window_messages_ < peer_window_ &&
+         (window_messages_ == 0 ||
+          window_bytes_ + payload_bytes <= peer_window_bytes_);
+}
+
+void Session::AdmitQueued() {
+  while (!queued_.empty()) {
+    Outgoing& front = queued_.front();
+    auto pending = pending_.find(front.call);
+    bool live = pending != pending_.end() || front.sent_before;
+    if (live && !WindowHasRoom(front.payload_bytes())) break;
+    Outgoing out = std::move(front);
+    queued_.pop_front();
+    queued_bytes_ -= out.payload_bytes();
+    if (!live) continue;  // its deadline passed before it was ever sent
+    // Queued before the peer's maximum frame was known, and above it.
+    if (size_t bytes = FramedSizeWithSeq(out.envelope, next_seq_);
+        bytes > FrameLimit()) {
+      Complete(out.call,
+               absl::InvalidArgumentError(absl::StrCat(
+                   "call of ", bytes, " bytes to ", out.envelope.msg().method(),
+                   " exceeds the peer's max_frame_bytes ", FrameLimit())));
+      continue;
+    }
+    if (pending != pending_.end()) pending->second.seq = next_seq_;
+    Enqueue(std::move(out.envelope), out.call);
+  }
+  if (backpressured_ && queued_.empty() && peer_window_ != 0 &&
+      window_messages_ < peer_window_ && window_bytes_ < peer_window_bytes_) {
+    backpressured_ = false;
+    Emit(EventType::kBackpressureResume);
+  }
 }
 
 void Session::Finish(DeliveryId id, absl::StatusOr<std::string> result) {
@@ -427,17 +534,16 @@ void Session::Finish(DeliveryId id, absl::StatusOr<std::string> result) {
     // A REPLY that does not fit in a frame would be refused by the peer
     // (close 1009) and resent on every resume, wedging the session: the
     // caller gets ResourceExhausted instead of the oversize payload.
-    if (size_t size = FramedSize(envelope, next_seq_);
-        size > options_.max_frame_bytes) {
+    if (size_t size = FramedSizeWithSeq(envelope, next_seq_);
+        size > FrameLimit()) {
       reply->Clear();
       reply->set_in_reply_to(id.seq);
       reply->set_code(
           static_cast<int32_t>(absl::StatusCode::kResourceExhausted));
-      reply->set_message(absl::StrCat("reply of ", size,
-                                      " bytes exceeds max_frame_bytes ",
-                                      options_.max_frame_bytes));
+      reply->set_message(absl::StrCat(
+          "reply of ", size, " bytes exceeds max_frame_bytes ", FrameLimit()));
     }
-    Enqueue(std::move(envelope));
+    Enqueue(std::move(envelope), /*call=*/0);
   }
   MarkProcessed(id.seq);
 }
@@ -445,6 +551,8 @@ void Session::Finish(DeliveryId id, absl::StatusOr<std::string> result) {
 void Session::Stop(const absl::Status& status) {
   if (stopped_) return;
   FailAllPending(status);
+  queued_.clear();
+  queued_bytes_ = 0;
   stopped_ = true;
   if (state_ != State::kDisconnected) {
     wire::Envelope envelope;
@@ -464,45 +572,49 @@ void Session::MarkProcessed(uint64_t seq) {
     processed_through_ = *finished_ahead_.begin();
     finished_ahead_.erase(finished_ahead_.begin());
   }
+  while (!unprocessed_.empty() &&
+         unprocessed_.front().first <= processed_through_) {
+    unprocessed_bytes_ -= unprocessed_.front().second;
+    unprocessed_.pop_front();
+  }
 }
 
-uint64_t Session::Enqueue(wire::Envelope envelope) {
+void Session::Enqueue(wire::Envelope envelope, uint64_t call) {
   uint64_t seq = next_seq_++;
-  if (envelope.has_msg()) {
-    envelope.mutable_msg()->set_seq(seq);
-  } else {
-    envelope.mutable_reply()->set_seq(seq);
-  }
+  size_t bytes = FramedSizeWithSeq(envelope, seq);
   if (envelope.has_reply()) {
     unsent_reply_targets_.insert(envelope.reply().in_reply_to());
+  } else {
+    ++window_messages_;
+    window_bytes_ += envelope.msg().payload().size();
   }
-  size_t bytes = envelope.ByteSizeLong();
   unacked_bytes_ += bytes;
-  unacked_.push_back({seq, std::move(envelope), bytes});
-  return seq;
+  unacked_.push_back({seq, call, std::move(envelope), bytes});
 }
 
-void Session::Complete(uint64_t seq, absl::StatusOr<std::string> result) {
-  auto it = pending_.find(seq);
+void Session::Complete(uint64_t call, absl::StatusOr<std::string> result) {
+  auto it = pending_.find(call);
   if (it == pending_.end()) return;  // completed already (deadline)
-  Pending call = std::move(it->second);
+  Pending pending = std::move(it->second);
   pending_.erase(it);
-  if (call.deadline != absl::InfiniteFuture()) {
-    deadlines_.erase({call.deadline, seq});
+  if (pending.deadline != absl::InfiniteFuture()) {
+    deadlines_.erase({pending.deadline, call});
   }
-  if (call.done != nullptr) {
-    effects_.completions.push_back({std::move(call.done), std::move(result)});
+  if (pending.done != nullptr) {
+    effects_.completions.push_back(
+        {std::move(pending.done), std::move(result)});
   } else if (!result.ok()) {
-    Emit(EventType::kAckFailed, result.status(), seq);
+    Emit(EventType::kAckFailed, result.status(), pending.seq);
   }
 }
 
 void Session::FailAllPending(const absl::Status& status) {
-  std::vector<uint64_t> seqs;
-  seqs.reserve(pending_.size());
-  for (const auto& [seq, call] : pending_) seqs.push_back(seq);
-  std::sort(seqs.begin(), seqs.end());
-  for (uint64_t seq : seqs) Complete(seq, status);
+  // In call order: call ids ascend with the order calls were made.
+  std::vector<uint64_t> calls;
+  calls.reserve(pending_.size());
+  for (const auto& [call, pending] : pending_) calls.push_back(call);
+  std::sort(calls.begin(), calls.end());
+  for (uint64_t call : calls) Complete(call, status);
 }
 
 void Session::ProtocolError(absl::Status status, uint16_t close_code) {
@@ -540,22 +652,21 @@ bool Session::HasFrame() const {
 
 std::string Session::TakeFrame() {
   if (state_ == State::kDisconnected && !closing_) return std::string();
-  const size_t limit =
-      std::min(options_.coalesce_bytes, options_.max_frame_bytes);
-  wire::Frame frame;
-  size_t size = 0;
-  auto fits = [&](const wire::Envelope& envelope) {
-    size_t n = envelope.ByteSizeLong() + kEnvelopeOverhead;
-    if (frame.envelopes_size() > 0 && size + n > limit) return false;
-    size += n;
+  const size_t limit = std::min(options_.coalesce_bytes, FrameLimit());
+  // Envelopes are appended to the encoded frame as they are chosen: no
+  // copy of a payload into an intermediate Frame message.
+  std::string frame;
+  auto add = [&](const wire::Envelope& envelope) {
+    if (!frame.empty() && frame.size() + wire::FramedSize(envelope) > limit) {
+      return false;
+    }
+    wire::AppendToFrame(envelope, &frame);
     return true;
   };
   // Control envelopes (handshake, PING/PONG, ERROR, GOODBYE) travel in
   // frames of their own, so they never wait behind a backlog.
   size_t used = 0;
-  for (; used < control_.size() && fits(control_[used]); ++used) {
-    *frame.add_envelopes() = std::move(control_[used]);
-  }
+  while (used < control_.size() && add(control_[used])) ++used;
   control_.erase(control_.begin(), control_.begin() + used);
   if (used == 0 && state_ == State::kOpen && !closing_) {
     // An ACK leads the frame, so a backlog filling every frame never starves
@@ -565,17 +676,15 @@ std::string Session::TakeFrame() {
       if (!AckDue()) return;
       wire::Envelope envelope;
       envelope.mutable_ack()->set_through(SafeAckThrough());
-      if (!fits(envelope)) return;
+      if (!add(envelope)) return;
       ack_sent_through_ = envelope.ack().through();
       ack_repeat_ = false;
-      *frame.add_envelopes() = std::move(envelope);
     };
     add_ack_if_due();
     while (next_to_send_ < next_seq_) {
       const Outgoing& out =
           unacked_[static_cast<size_t>(next_to_send_ - unacked_.front().seq)];
-      if (!fits(out.envelope)) break;
-      *frame.add_envelopes() = out.envelope;
+      if (!add(out.envelope)) break;
       if (out.envelope.has_reply()) {
         unsent_reply_targets_.erase(
             unsent_reply_targets_.find(out.envelope.reply().in_reply_to()));
@@ -584,20 +693,32 @@ std::string Session::TakeFrame() {
     }
     add_ack_if_due();
   }
-  if (frame.envelopes_size() == 0) return std::string();
-  return frame.SerializeAsString();
+  return frame;
 }
 
 SessionStats Session::stats() const {
   SessionStats stats;
+  stats.session_id = absl::BytesToHexString(session_id_);
+  stats.open = open();
   stats.next_seq = next_seq_;
   stats.peer_acked_through = peer_acked_through_;
-  stats.received_through = received_through_;
-  stats.processed_through = processed_through_;
-  stats.unacked_messages = unacked_.size();
+  stats.outstanding_messages = window_messages_;
+  stats.outstanding_bytes = window_bytes_;
+  stats.queued_messages = queued_.size();
+  stats.queued_bytes = queued_bytes_;
+  stats.peer_window = peer_window_;
+  stats.peer_window_bytes = peer_window_bytes_;
+  stats.backpressured = backpressured_;
+  stats.unacked_envelopes = unacked_.size();
   stats.unacked_bytes = unacked_bytes_;
   stats.pending_calls = pending_.size();
+  stats.received_through = received_through_;
+  stats.processed_through = processed_through_;
   stats.handlers_running = running_.size();
+  stats.unprocessed_messages = unprocessed_.size();
+  stats.unprocessed_bytes = unprocessed_bytes_;
+  stats.receive_window = options_.flow.receive_window;
+  stats.receive_window_bytes = options_.flow.receive_window_bytes;
   return stats;
 }
 

@@ -14,6 +14,16 @@
 //   session::Effects e = s.TakeEffects();     // deliveries, completions, ...
 //   for (auto& d : e.deliveries) s.Finish(d.id, handler(d));
 //
+// Credit: each side advertises a receive window in HELLO/WELCOME (messages
+// and payload bytes, and its largest frame). A sender keeps at most that many
+// of its MSGs above the peer's ACK; the cumulative ACK, sent only once
+// handlers finish, is the credit, so the counts derive from seqs and cannot
+// drift across lost frames, reconnects or resumes. Calls beyond the window
+// wait in a bounded queue without a seq (REPLYs are never held back, so a
+// shut window cannot deadlock request chains), or are refused under
+// BackpressurePolicy::kReject. A peer that overruns this side's window is
+// cut off with close 1008.
+//
 // Seqs: MSG and REPLY share one seq space per direction, from 1, never
 // reused. A receiver delivers seq N only after N-1 (duplicates are dropped
 // and acked again; a gap is a protocol error), and acks cumulatively once
@@ -41,7 +51,9 @@
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
 #include "parley/events.h"
+#include "parley/options.h"
 #include "parley/rpc.h"
+#include "parley/stats.h"
 #include "parley/wire.pb.h"
 
 namespace parley::session {
@@ -53,12 +65,13 @@ struct SessionOptions {
   // The id this side starts with: the server's fresh random id, or the
   // client's remembered one (empty = ask for a new session).
   std::string session_id;
-  // Bounds on calls accepted and not yet acked by the peer (including
-  // those queued while disconnected). Call() refuses above them.
-  size_t max_unacked_messages = 1 << 16;
-  size_t max_unacked_bytes = 64 << 20;
-  // Largest frame TakeFrame() builds; must not exceed the peer's maximum
-  // message size. A single call larger than this is refused.
+  // Receive window, send buffer bounds and policy (see parley/options.h;
+  // max_buffered_bytes is the transport's).
+  FlowOptions flow;
+  // Largest frame this side accepts (advertised in the handshake) and
+  // builds; TakeFrame also keeps to the peer's advertised maximum. A call
+  // larger than either is refused (or failed, if queued before the peer's
+  // maximum was known).
   size_t max_frame_bytes = 1 << 20;
   // TakeFrame stops adding envelopes past this size (a single larger one
   // still goes alone): small frames let a receiver act on the first calls
@@ -104,17 +117,6 @@ struct Effects {
   absl::optional<CloseRequest> close;
 };
 
-struct SessionStats {
-  uint64_t next_seq = 1;            // the next outgoing seq
-  uint64_t peer_acked_through = 0;  // outgoing, processed by the peer
-  uint64_t received_through = 0;    // incoming, delivered in order
-  uint64_t processed_through = 0;   // incoming, handlers finished
-  size_t unacked_messages = 0;      // outgoing MSG/REPLY kept to resend
-  size_t unacked_bytes = 0;
-  size_t pending_calls = 0;     // calls awaiting their outcome
-  size_t handlers_running = 0;  // deliveries not yet finished
-};
-
 class Session {
  public:
   explicit Session(SessionOptions options);
@@ -141,14 +143,17 @@ class Session {
   absl::Time NextDeadline() const;
 
   // --- The application.
-  // Accepts one call (sent now if open, else when the next connection
-  // opens) and returns its seq. `ack_within` of zero means no deadline.
-  // `done` (may be empty) later gets exactly one Completion. Refuses with
-  // FailedPrecondition once stopped, ResourceExhausted above the unacked
-  // bounds, InvalidArgument for a malformed method or an oversize payload.
-  absl::StatusOr<uint64_t> Call(absl::string_view method, std::string payload,
-                                bool reply_wanted, absl::Duration ack_within,
-                                RawDoneCallback done, absl::Time now);
+  // Accepts one call: it takes the next seq if the peer's window has room
+  // (and is sent now if open, else when the next connection opens), or
+  // waits in the send queue for credit. `ack_within` of zero means no
+  // deadline; it runs from now, queued or not. `done` (may be empty) later
+  // gets exactly one Completion. Refuses with FailedPrecondition once
+  // stopped; ResourceExhausted when the send buffer is full, or the window
+  // is shut under BackpressurePolicy::kReject (the caller keeps the call);
+  // InvalidArgument for a malformed method or an oversize payload.
+  absl::Status Call(absl::string_view method, std::string payload,
+                    bool reply_wanted, absl::Duration ack_within,
+                    RawDoneCallback done, absl::Time now);
   // A delivered call's handler finished. Ignored for a delivery of an
   // earlier session (after a NewSession) or one already finished.
   void Finish(DeliveryId id, absl::StatusOr<std::string> result);
@@ -168,24 +173,32 @@ class Session {
   bool open() const { return state_ == State::kOpen; }
   bool stopped() const { return stopped_; }
   const std::string& session_id() const { return session_id_; }
+  // buffered_bytes is the transport's to fill in.
   SessionStats stats() const;
 
  private:
   enum class State { kDisconnected, kAwaitingHello, kAwaitingWelcome, kOpen };
 
-  // An outgoing MSG or REPLY, kept until the peer acks it.
+  // An outgoing MSG or REPLY, kept until the peer acks it; or a MSG
+  // waiting for credit (seq 0).
   struct Outgoing {
     uint64_t seq;
+    uint64_t call;  // a MSG's call id (key of pending_); 0 for a REPLY
     wire::Envelope envelope;
-    size_t bytes;
+    size_t bytes;           // the envelope's encoded size
     bool answered = false;  // a MSG whose REPLY arrived
+    // Sent in an earlier session: it goes again even if its deadline passed
+    // (the peer may have run it; the caller got DeadlineExceeded).
+    bool sent_before = false;
+    size_t payload_bytes() const { return envelope.msg().payload().size(); }
   };
-  // A call awaiting its outcome.
+  // A call awaiting its outcome, by call id.
   struct Pending {
     std::string method;
     bool reply_wanted;
     absl::Time deadline;  // InfiniteFuture = none
     RawDoneCallback done;
+    uint64_t seq = 0;  // 0 while it waits for credit
   };
 
   void HandleEnvelope(const wire::Envelope& envelope);
@@ -202,11 +215,24 @@ class Session {
   // The highest incoming seq an ACK may cover now, and whether one is due.
   uint64_t SafeAckThrough() const;
   bool AckDue() const;
+  // Takes the peer's handshake limits, then opens the connection.
+  template <typename Handshake>
+  void OpenWith(const Handshake& handshake, bool resumed,
+                uint64_t peer_received_through);
   void Open(bool resumed, uint64_t peer_received_through);
+  // The largest frame both sides accept.
+  size_t FrameLimit() const;
+  // Whether one more MSG of `payload_bytes` fits in the peer's window.
+  bool WindowHasRoom(size_t payload_bytes) const;
+  // Gives queued calls seqs while the window has room; emits
+  // kBackpressureResume once the queue is empty and the window has room.
+  void AdmitQueued();
+  bool IncomingWindowAllows(const wire::Msg& msg) const;
   void StartNewSession();
   void MarkProcessed(uint64_t seq);
-  uint64_t Enqueue(wire::Envelope envelope);
-  void Complete(uint64_t seq, absl::StatusOr<std::string> result);
+  // Gives `envelope` the next seq and keeps it until acked.
+  void Enqueue(wire::Envelope envelope, uint64_t call);
+  void Complete(uint64_t call, absl::StatusOr<std::string> result);
   void FailAllPending(const absl::Status& status);
   void ProtocolError(absl::Status status, uint16_t close_code);
   void Emit(EventType type, absl::Status status = absl::OkStatus(),
@@ -221,12 +247,26 @@ class Session {
 
   // Outgoing direction.
   uint64_t next_seq_ = 1;
+  uint64_t next_call_ = 1;
   uint64_t peer_acked_through_ = 0;
   std::deque<Outgoing> unacked_;  // ascending seq
   size_t unacked_bytes_ = 0;
   uint64_t next_to_send_ = 1;  // first unacked_ seq not yet written
-  absl::flat_hash_map<uint64_t, Pending> pending_;
-  std::set<std::pair<absl::Time, uint64_t>> deadlines_;
+  // The MSGs of unacked_ (the peer's window holds them) and their payloads.
+  size_t window_messages_ = 0;
+  size_t window_bytes_ = 0;
+  // Calls waiting for credit, in call order, and their payload bytes. One
+  // whose deadline passed stays until it reaches the front (its Pending is
+  // gone).
+  std::deque<Outgoing> queued_;
+  size_t queued_bytes_ = 0;
+  // The peer's handshake limits; a zero window = no handshake yet.
+  uint64_t peer_window_ = 0;
+  uint64_t peer_window_bytes_ = 0;
+  size_t peer_max_frame_bytes_ = 0;
+  bool backpressured_ = false;  // kBackpressureWait sent, Resume not yet
+  absl::flat_hash_map<uint64_t, Pending> pending_;       // by call id
+  std::set<std::pair<absl::Time, uint64_t>> deadlines_;  // (when, call id)
 
   // Incoming direction.
   uint64_t epoch_ = 1;  // bumped when a new session replaces the old one
@@ -239,6 +279,10 @@ class Session {
   std::multiset<uint64_t> unsent_reply_targets_;
   absl::flat_hash_map<uint64_t, bool> running_;  // seq -> reply_wanted
   std::set<uint64_t> finished_ahead_;            // finished above the mark
+  // Incoming MSGs above processed_through_: (seq, payload bytes). They fill
+  // this side's receive window until processed.
+  std::deque<std::pair<uint64_t, size_t>> unprocessed_;
+  size_t unprocessed_bytes_ = 0;
 
   // Liveness, while connected.
   absl::Time last_heard_ = absl::InfinitePast();

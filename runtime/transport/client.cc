@@ -25,16 +25,11 @@ class Client::Impl {
       : options_(std::move(options)),
         loop_(std::make_unique<transport::IoLoop>()),
         backoff_(options_.reconnect, std::random_device()()) {
-    session::SessionOptions session_options;
-    session_options.role = session::Role::kClient;
-    session_options.max_unacked_messages = options_.max_unacked_messages;
-    session_options.max_unacked_bytes = options_.max_unacked_bytes;
-    session_options.max_frame_bytes = options_.max_message_bytes;
-    session_options.ping_interval = options_.liveness.ping_interval;
-    session_options.ping_timeout = options_.liveness.ping_timeout;
     link_ = std::make_shared<transport::SessionLink>(
-        loop_.get(), &registry_, std::move(session_options),
-        options_.max_buffered_bytes,
+        loop_.get(), &registry_,
+        transport::MakeSessionOptions(session::Role::kClient,
+                                      options_.max_message_bytes, options_.flow,
+                                      options_.liveness),
         [this](const Event& event) { OnEvent(event); });
   }
   ~Impl() {
@@ -83,6 +78,7 @@ class Client::Impl {
   }
 
   std::shared_ptr<Channel> channel() const { return link_; }
+  SessionStats stats() const { return link_->stats(); }
 
   void Stop() {
     {
@@ -196,6 +192,7 @@ absl::Status Client::WaitConnected(absl::Duration timeout) {
   return impl_->WaitConnected(timeout);
 }
 std::shared_ptr<Channel> Client::channel() const { return impl_->channel(); }
+SessionStats Client::stats() const { return impl_->stats(); }
 void Client::Stop() { impl_->Stop(); }
 
 }  // namespace parley

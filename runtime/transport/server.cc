@@ -4,6 +4,7 @@
 #include <random>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
@@ -81,6 +82,16 @@ class Server::Impl {
     return absl::OkStatus();
   }
 
+  std::vector<SessionStats> stats() {
+    std::vector<SessionStats> all;
+    loop_->RunAndWait([&] {
+      for (const auto& [id, entry] : sessions_) {
+        all.push_back(entry.link->stats());
+      }
+    });
+    return all;
+  }
+
   uint16_t port() const {
     absl::MutexLock lock(&mu_);
     return ws_ == nullptr ? 0 : ws_->port();
@@ -148,18 +159,13 @@ class Server::Impl {
       it->second.expiry.reset();
       return it->second.link;
     }
-    session::SessionOptions session_options;
-    session_options.role = session::Role::kServer;
+    session::SessionOptions session_options = transport::MakeSessionOptions(
+        session::Role::kServer, options_.max_message_bytes, options_.flow,
+        options_.liveness);
     session_options.session_id = NewSessionId();
-    session_options.max_unacked_messages = options_.max_unacked_messages;
-    session_options.max_unacked_bytes = options_.max_unacked_bytes;
-    session_options.max_frame_bytes = options_.max_message_bytes;
-    session_options.ping_interval = options_.liveness.ping_interval;
-    session_options.ping_timeout = options_.liveness.ping_timeout;
     std::string new_id = session_options.session_id;
     auto link = std::make_shared<transport::SessionLink>(
-        loop_.get(), &registry_, std::move(session_options),
-        options_.max_buffered_bytes, options_.on_event);
+        loop_.get(), &registry_, std::move(session_options), options_.on_event);
     sessions_[new_id].link = link;
     return link;
   }
@@ -205,6 +211,7 @@ absl::Status Server::AddService(Service* service) {
 }
 absl::Status Server::Start() { return impl_->Start(); }
 uint16_t Server::port() const { return impl_->port(); }
+std::vector<SessionStats> Server::stats() const { return impl_->stats(); }
 void Server::Stop() { impl_->Stop(); }
 
 }  // namespace parley

@@ -11,10 +11,10 @@ namespace parley::transport {
 
 SessionLink::SessionLink(IoLoop* loop, const rpc::ServiceRegistry* services,
                          session::SessionOptions options,
-                         size_t max_buffered_bytes, EventCallback on_event)
+                         EventCallback on_event)
     : loop_(loop),
       services_(services),
-      max_buffered_bytes_(max_buffered_bytes),
+      max_buffered_bytes_(options.flow.max_buffered_bytes),
       on_event_(std::move(on_event)),
       session_(std::move(options)) {}
 
@@ -24,12 +24,12 @@ absl::Status SessionLink::Call(const MethodInfo& method, std::string payload,
   absl::Duration ack_within =
       options.ack_within.value_or(method.default_ack_within);
   absl::MutexLock lock(&mu_);
-  absl::StatusOr<uint64_t> seq = session_.Call(
+  absl::Status accepted = session_.Call(
       method.full_name, std::move(payload), method.kind == MethodKind::kRequest,
       ack_within, std::move(done), absl::Now());
-  if (!seq.ok()) return seq.status();
+  // Also when refused: a kReject refusal may have emitted kBackpressureWait.
   ScheduleFlushLocked();
-  return absl::OkStatus();
+  return accepted;
 }
 
 bool SessionLink::OnIoThread() const {
@@ -108,6 +108,14 @@ std::string SessionLink::session_id() const {
 bool SessionLink::stopped() const {
   absl::MutexLock lock(&mu_);
   return session_.stopped();
+}
+
+SessionStats SessionLink::stats() const {
+  absl::MutexLock lock(&mu_);
+  SessionStats stats = session_.stats();
+  if (connection_ != nullptr)
+    stats.buffered_bytes = connection_->BufferedAmount();
+  return stats;
 }
 
 void SessionLink::ScheduleFlushLocked() {
@@ -242,6 +250,19 @@ Event MakeEvent(EventType type, absl::Status status) {
   event.type = type;
   event.status = std::move(status);
   return event;
+}
+
+session::SessionOptions MakeSessionOptions(session::Role role,
+                                           size_t max_message_bytes,
+                                           const FlowOptions& flow,
+                                           const LivenessOptions& liveness) {
+  session::SessionOptions options;
+  options.role = role;
+  options.flow = flow;
+  options.max_frame_bytes = max_message_bytes;
+  options.ping_interval = liveness.ping_interval;
+  options.ping_timeout = liveness.ping_timeout;
+  return options;
 }
 
 }  // namespace parley::transport

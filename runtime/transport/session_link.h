@@ -24,7 +24,9 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "parley/events.h"
+#include "parley/options.h"
 #include "parley/rpc.h"
+#include "parley/stats.h"
 #include "runtime/rpc/registry.h"
 #include "runtime/session/session.h"
 #include "runtime/transport/ws.h"
@@ -36,10 +38,9 @@ class SessionLink : public Channel,
  public:
   // `loop` and `services` must outlive every use of the link until Stop.
   // Frames are written only while the connection holds fewer than
-  // `max_buffered_bytes` not yet taken by the socket.
+  // `options.flow.max_buffered_bytes` not yet taken by the socket.
   SessionLink(IoLoop* loop, const rpc::ServiceRegistry* services,
-              session::SessionOptions options, size_t max_buffered_bytes,
-              EventCallback on_event);
+              session::SessionOptions options, EventCallback on_event);
 
   // Channel.
   absl::Status Call(const MethodInfo& method, std::string payload,
@@ -70,6 +71,8 @@ class SessionLink : public Channel,
   bool ever_opened() const { return ever_opened_; }
   // Loop thread: true after Stop, or once the peer said GOODBYE.
   bool stopped() const;
+  // Any thread: the session's counters and the connection's buffered bytes.
+  SessionStats stats() const;
 
  private:
   // Runs the session's outputs; posted after every input (coalescing).
@@ -124,6 +127,12 @@ class LinkHandler : public WsHandler {
 
 // An event with just a type and a status.
 Event MakeEvent(EventType type, absl::Status status = absl::OkStatus());
+
+// The session core's options from the Client's or Server's.
+session::SessionOptions MakeSessionOptions(session::Role role,
+                                           size_t max_message_bytes,
+                                           const FlowOptions& flow,
+                                           const LivenessOptions& liveness);
 
 }  // namespace parley::transport
 

@@ -6,6 +6,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/unknown_field_set.h"
 
 namespace parley::wire {
@@ -49,6 +50,25 @@ absl::Status ValidateReply(const Reply& reply) {
   return absl::OkStatus();
 }
 
+// HELLO and WELCOME state the sender's limits; nonsense ones would wedge
+// the session (a zero window never opens). Another protocol version's
+// fields are not ours to judge: the session refuses the version itself.
+template <typename Handshake>
+absl::Status ValidateLimits(absl::string_view kind, const Handshake& h) {
+  if (h.protocol_version() != kProtocolVersion) return absl::OkStatus();
+  if (h.window() == 0 || h.window_bytes() == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(kind, " with an empty receive window (", h.window(),
+                     " messages, ", h.window_bytes(), " bytes)"));
+  }
+  if (h.max_frame_bytes() < kMinFrameBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(kind, " with max_frame_bytes ", h.max_frame_bytes(),
+                     ", below the minimum ", kMinFrameBytes));
+  }
+  return absl::OkStatus();
+}
+
 std::string UnknownFieldNumbers(const Envelope& envelope) {
   const google::protobuf::UnknownFieldSet& unknown =
       envelope.GetReflection()->GetUnknownFields(envelope);
@@ -62,11 +82,28 @@ std::string UnknownFieldNumbers(const Envelope& envelope) {
 
 }  // namespace
 
+size_t FramedSize(const Envelope& envelope) {
+  size_t size = envelope.ByteSizeLong();
+  return 1 + google::protobuf::io::CodedOutputStream::VarintSize64(size) + size;
+}
+
+void AppendToFrame(const Envelope& envelope, std::string* frame) {
+  // Frame.envelopes is field 1, length-delimited: tag 0x0A, length, bytes.
+  size_t size = envelope.ByteSizeLong();
+  uint8_t header[1 + 10] = {0x0A};
+  uint8_t* end = google::protobuf::io::CodedOutputStream::WriteVarint64ToArray(
+      size, header + 1);
+  frame->append(reinterpret_cast<const char*>(header), end - header);
+  size_t at = frame->size();
+  frame->resize(at + size);
+  envelope.SerializeWithCachedSizesToArray(
+      reinterpret_cast<uint8_t*>(&(*frame)[at]));
+}
+
 std::string EncodeFrame(absl::Span<const Envelope> envelopes) {
-  Frame frame;
-  frame.mutable_envelopes()->Reserve(static_cast<int>(envelopes.size()));
-  for (const Envelope& envelope : envelopes) *frame.add_envelopes() = envelope;
-  return frame.SerializeAsString();
+  std::string frame;
+  for (const Envelope& envelope : envelopes) AppendToFrame(envelope, &frame);
+  return frame;
 }
 
 absl::StatusOr<Frame> DecodeFrame(absl::string_view bytes) {
@@ -97,9 +134,10 @@ absl::Status Validate(const Envelope& envelope) {
       }
       return absl::OkStatus();
     case Envelope::kHello:
+      return ValidateLimits("HELLO", envelope.hello());
     case Envelope::kWelcome:
+      return ValidateLimits("WELCOME", envelope.welcome());
     case Envelope::kAck:
-    case Envelope::kCredit:
     case Envelope::kGoodbye:
     case Envelope::kPing:
     case Envelope::kPong:
@@ -138,8 +176,6 @@ absl::string_view KindName(const Envelope& envelope) {
       return "REPLY";
     case Envelope::kAck:
       return "ACK";
-    case Envelope::kCredit:
-      return "CREDIT";
     case Envelope::kError:
       return "ERROR";
     case Envelope::kGoodbye:

@@ -25,8 +25,17 @@ namespace parley::wire {
 // Bumped on incompatible changes; HELLO and WELCOME carry it.
 inline constexpr uint32_t kProtocolVersion = 1;
 
+// The smallest max_frame_bytes a HELLO or WELCOME may state.
+inline constexpr uint32_t kMinFrameBytes = 256;
+
 // Serializes `envelopes` as one Frame.
 std::string EncodeFrame(absl::Span<const Envelope> envelopes);
+
+// The bytes `envelope` adds to a Frame (tag, length, body).
+size_t FramedSize(const Envelope& envelope);
+// Appends `envelope` to the serialized Frame `frame` (which may be empty),
+// without copying it into a Frame message first.
+void AppendToFrame(const Envelope& envelope, std::string* frame);
 
 // Parses one Frame. InvalidArgument when `bytes` is not a Frame (garbage,
 // truncated) or holds no envelope.

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "runtime/wire/close_codes.h"
 #include "runtime/wire/codec.h"
@@ -88,8 +89,7 @@ class SessionPair : public ::testing::Test {
   absl::Status Send(Side& from, const std::string& payload,
                     RawDoneCallback done = nullptr, bool reply = false,
                     absl::Duration within = absl::ZeroDuration()) {
-    return from.s->Call("t.S/M", payload, reply, within, std::move(done), now_)
-        .status();
+    return from.s->Call("t.S/M", payload, reply, within, std::move(done), now_);
   }
 
   Side client_;
@@ -123,7 +123,7 @@ TEST_F(SessionPair, MessageCompletesOkOnceTheHandlerFinished) {
   Pump();
   ASSERT_EQ(done.size(), 1u);
   EXPECT_TRUE(done[0].ok());
-  EXPECT_EQ(client_.s->stats().unacked_messages, 0u);
+  EXPECT_EQ(client_.s->stats().unacked_envelopes, 0u);
 }
 
 TEST_F(SessionPair, RequestGetsTheReplyPayload) {
@@ -242,7 +242,7 @@ TEST_F(SessionPair, DeadlinePassingFirstGivesDeadlineExceededOnce) {
   server_.s->Finish(server_.held[0].id, std::string());
   Pump();
   EXPECT_EQ(done.size(), 1u) << "a late ack completed the call again";
-  EXPECT_EQ(client_.s->stats().unacked_messages, 0u);
+  EXPECT_EQ(client_.s->stats().unacked_envelopes, 0u);
 }
 
 TEST_F(SessionPair, StopCancelsPendingCallsAndSaysGoodbye) {
@@ -265,14 +265,213 @@ TEST_F(SessionPair, StopCancelsPendingCallsAndSaysGoodbye) {
 
 TEST_F(SessionPair, CallsAboveTheUnackedBoundAreRefusedAndKeptByTheCaller) {
   SessionOptions options = Options(Role::kClient);
-  options.max_unacked_messages = 2;
+  options.flow.max_pending_messages = 2;
   client_.s = std::make_unique<Session>(options);
   ASSERT_TRUE(Send(client_, "1").ok());
   ASSERT_TRUE(Send(client_, "2").ok());
   EXPECT_TRUE(absl::IsResourceExhausted(Send(client_, "3")));
   Connect();  // the two queued while disconnected go out now
-  EXPECT_EQ(client_.s->stats().unacked_messages, 0u);
+  EXPECT_EQ(client_.s->stats().unacked_envelopes, 0u);
   EXPECT_TRUE(Send(client_, "3").ok());
+}
+
+// --- Credit windows (backpressure).
+
+// A server whose handlers hold every delivery until the test finishes it.
+class WindowTest : public SessionPair {
+ protected:
+  void Use(SessionOptions client, SessionOptions server) {
+    client_.s = std::make_unique<Session>(std::move(client));
+    server_.s = std::make_unique<Session>(std::move(server));
+    server_.handler = [](Side& side, Delivery& d) { side.held.push_back(d); };
+  }
+  static SessionOptions Window(Role role, uint32_t messages,
+                               uint64_t bytes = 1 << 20) {
+    SessionOptions options =
+        Options(role, role == Role::kServer ? "server-id-1" : "");
+    options.flow.receive_window = messages;
+    options.flow.receive_window_bytes = bytes;
+    return options;
+  }
+  // Finishes the oldest held delivery.
+  void FinishOne() {
+    ASSERT_FALSE(server_.held.empty());
+    Delivery d = std::move(server_.held.front());
+    server_.held.erase(server_.held.begin());
+    server_.s->Finish(d.id, std::string());
+    Pump();
+  }
+};
+
+TEST_F(WindowTest, OutstandingCallsNeverExceedThePeersWindow) {
+  Use(Options(Role::kClient), Window(Role::kServer, 3));
+  Connect();
+  std::vector<int> done;
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(Send(client_, absl::StrCat(i), [&done, i](auto r) {
+                  ASSERT_TRUE(r.ok());
+                  done.push_back(i);
+                }).ok());
+  }
+  Pump();
+  EXPECT_EQ(server_.held.size(), 3u);
+  SessionStats stats = client_.s->stats();
+  EXPECT_EQ(stats.outstanding_messages, 3u);
+  EXPECT_EQ(stats.queued_messages, 7u);
+  EXPECT_EQ(stats.peer_window, 3u);
+  EXPECT_TRUE(stats.backpressured);
+  EXPECT_EQ(client_.Count(EventType::kBackpressureWait), 1);
+  std::vector<std::string> delivered;
+  while (!server_.held.empty()) {
+    delivered.push_back(server_.held.front().payload);
+    FinishOne();
+    EXPECT_LE(client_.s->stats().outstanding_messages, 3u);
+    EXPECT_LE(server_.s->stats().unprocessed_messages, 3u);
+  }
+  EXPECT_EQ(delivered, (std::vector<std::string>{"0", "1", "2", "3", "4", "5",
+                                                 "6", "7", "8", "9"}));
+  EXPECT_EQ(done, (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  EXPECT_EQ(client_.Count(EventType::kBackpressureResume), 1);
+  EXPECT_FALSE(client_.s->stats().backpressured);
+}
+
+TEST_F(WindowTest, ByteWindowHoldsBackCallsButLetsOneLargeCallGoAlone) {
+  Use(Options(Role::kClient), Window(Role::kServer, 100, /*bytes=*/100));
+  Connect();
+  ASSERT_TRUE(Send(client_, std::string(60, 'a')).ok());
+  ASSERT_TRUE(Send(client_, std::string(60, 'b')).ok());
+  ASSERT_TRUE(Send(client_, std::string(500, 'c')).ok());
+  Pump();
+  ASSERT_EQ(server_.held.size(), 1u);  // 60 + 60 > 100
+  FinishOne();
+  ASSERT_EQ(server_.held.size(), 1u);
+  EXPECT_EQ(server_.held[0].payload[0], 'b');
+  FinishOne();
+  ASSERT_EQ(server_.held.size(), 1u);  // 500 > 100, but the window is empty
+  EXPECT_EQ(server_.held[0].payload.size(), 500u);
+  FinishOne();
+  EXPECT_EQ(client_.s->stats().pending_calls, 0u);
+}
+
+TEST_F(WindowTest, RejectPolicyRefusesWhileShutAndTheCallerKeepsTheCall) {
+  SessionOptions client = Options(Role::kClient);
+  client.flow.policy = BackpressurePolicy::kReject;
+  Use(client, Window(Role::kServer, 2));
+  Connect();
+  ASSERT_TRUE(Send(client_, "1").ok());
+  ASSERT_TRUE(Send(client_, "2").ok());
+  Pump();
+  absl::Status refused = Send(client_, "3");
+  EXPECT_TRUE(absl::IsResourceExhausted(refused)) << refused;
+  EXPECT_NE(refused.message().find("window is shut"), std::string::npos);
+  EXPECT_TRUE(absl::IsResourceExhausted(Send(client_, "3")));
+  client_.Drain();
+  EXPECT_EQ(client_.Count(EventType::kBackpressureWait), 1);
+  EXPECT_EQ(client_.s->stats().queued_messages, 0u);
+  FinishOne();
+  EXPECT_EQ(client_.Count(EventType::kBackpressureResume), 1);
+  ASSERT_TRUE(Send(client_, "3").ok());
+  Pump();
+  FinishOne();
+  FinishOne();
+  EXPECT_EQ(client_.s->stats().pending_calls, 0u);
+}
+
+TEST_F(WindowTest, RepliesPassAShutWindow) {
+  // The client holds the server's call, so the server's window towards it
+  // is shut; the server's REPLY to the client's request still goes out.
+  Use(Window(Role::kClient, 1), Window(Role::kServer, 8));
+  client_.handler = [](Side& side, Delivery& d) { side.held.push_back(d); };
+  server_.handler = [](Side& side, Delivery& d) {
+    side.s->Finish(d.id, "re:" + d.payload);
+  };
+  Connect();
+  ASSERT_TRUE(Send(server_, "held").ok());
+  ASSERT_TRUE(Send(server_, "queued").ok());
+  Pump();
+  EXPECT_EQ(server_.s->stats().queued_messages, 1u);
+  std::string reply;
+  ASSERT_TRUE(Send(
+                  client_, "ask",
+                  [&](absl::StatusOr<std::string> r) { reply = r.value(); },
+                  /*reply=*/true)
+                  .ok());
+  Pump();
+  EXPECT_EQ(reply, "re:ask");
+  EXPECT_EQ(client_.held.size(), 1u);
+  EXPECT_EQ(server_.s->stats().queued_messages, 1u);
+}
+
+TEST_F(WindowTest, CallsQueuedWhileDisconnectedWaitForTheWindow) {
+  Use(Options(Role::kClient), Window(Role::kServer, 2));
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(Send(client_, "m").ok());
+  EXPECT_EQ(client_.s->stats().queued_messages, 5u);
+  client_.Drain();
+  EXPECT_EQ(client_.Count(EventType::kBackpressureWait), 0);  // not known yet
+  Connect();
+  EXPECT_EQ(server_.held.size(), 2u);
+  EXPECT_EQ(client_.s->stats().queued_messages, 3u);
+  for (int i = 0; i < 5; ++i) FinishOne();
+  EXPECT_EQ(client_.s->stats().pending_calls, 0u);
+}
+
+TEST_F(WindowTest, DeadlineOfAQueuedCallFailsItWithoutSendingIt) {
+  Use(Options(Role::kClient), Window(Role::kServer, 1));
+  Connect();
+  ASSERT_TRUE(Send(client_, "first").ok());
+  Pump();
+  absl::Status outcome;
+  ASSERT_TRUE(Send(
+                  client_, "late",
+                  [&](absl::StatusOr<std::string> r) { outcome = r.status(); },
+                  false, absl::Milliseconds(10))
+                  .ok());
+  now_ += absl::Milliseconds(10);
+  client_.s->Tick(now_);
+  client_.Drain();
+  EXPECT_TRUE(absl::IsDeadlineExceeded(outcome)) << outcome;
+  EXPECT_NE(outcome.message().find("never sent"), std::string::npos);
+  FinishOne();
+  EXPECT_TRUE(server_.held.empty());  // "late" never went out
+  EXPECT_EQ(client_.s->stats().queued_messages, 0u);
+}
+
+TEST_F(WindowTest, PeerOverrunningTheWindowIsCutOffWithPolicyViolation) {
+  Use(Options(Role::kClient), Window(Role::kServer, 2));
+  Connect();
+  std::vector<wire::Envelope> msgs(3);
+  for (int i = 0; i < 3; ++i) {
+    msgs[i].mutable_msg()->set_seq(i + 1);
+    msgs[i].mutable_msg()->set_method("t.S/M");
+  }
+  server_.s->OnFrame(wire::EncodeFrame(msgs), now_);
+  server_.Drain();
+  EXPECT_EQ(server_.held.size(), 2u);
+  ASSERT_EQ(server_.closes.size(), 1u);
+  EXPECT_EQ(server_.closes[0].code, wire::kClosePolicyViolation);
+  EXPECT_NE(server_.closes[0].reason.find("overran the receive window"),
+            std::string::npos);
+}
+
+TEST_F(WindowTest, CallAboveThePeersMaxFrameFailsWithTheReason) {
+  SessionOptions server = Window(Role::kServer, 8);
+  server.max_frame_bytes = 2048;
+  Use(Options(Role::kClient), server);
+  absl::Status queued_outcome;
+  // Accepted before the handshake told the peer's limit...
+  ASSERT_TRUE(
+      Send(client_, std::string(4000, 'x'), [&](absl::StatusOr<std::string> r) {
+        queued_outcome = r.status();
+      }).ok());
+  Connect();
+  // ...then failed instead of sent (the peer would close with 1009).
+  EXPECT_TRUE(absl::IsInvalidArgument(queued_outcome)) << queued_outcome;
+  EXPECT_NE(queued_outcome.message().find("peer's max_frame_bytes 2048"),
+            std::string::npos);
+  absl::Status refused = Send(client_, std::string(4000, 'x'));
+  EXPECT_TRUE(absl::IsInvalidArgument(refused)) << refused;
+  EXPECT_TRUE(server_.held.empty());
+  EXPECT_TRUE(server_.closes.empty());
 }
 
 TEST_F(SessionPair, OversizeCallIsRefused) {
@@ -319,7 +518,7 @@ TEST_F(SessionPair, ResumeRetransmitsEverythingAboveReceivedThrough) {
   Pump();
   EXPECT_EQ(client_.Count(EventType::kResumed), 1);
   EXPECT_EQ(got, (std::vector<std::string>{"1", "2", "3", "4"}));
-  EXPECT_EQ(client_.s->stats().unacked_messages, 0u);
+  EXPECT_EQ(client_.s->stats().unacked_envelopes, 0u);
 }
 
 TEST_F(SessionPair, DuplicatesAreDroppedAndAckedAgain) {
@@ -338,7 +537,7 @@ TEST_F(SessionPair, DuplicatesAreDroppedAndAckedAgain) {
   EXPECT_EQ(delivered, 1);
   EXPECT_TRUE(server_.s->HasFrame());
   Pump();
-  EXPECT_EQ(client_.s->stats().unacked_messages, 0u);
+  EXPECT_EQ(client_.s->stats().unacked_envelopes, 0u);
 }
 
 TEST_F(SessionPair, NewSessionResendsUnackedCallsRenumbered) {
@@ -472,7 +671,7 @@ TEST_F(SessionPair, NewSessionDoesNotRunAnsweredRequestsAgain) {
   server_.s = std::make_unique<Session>(Options(Role::kServer, "server-id-2"));
   Connect();
   EXPECT_EQ(runs, 1);
-  EXPECT_EQ(client_.s->stats().unacked_messages, 0u);
+  EXPECT_EQ(client_.s->stats().unacked_envelopes, 0u);
 }
 
 // --- Liveness: a dead peer is noticed within ping_interval + ping_timeout.
@@ -537,11 +736,11 @@ TEST_F(Liveness, TrafficCountsAsAnswer) {
 // frame, which the peer refuses (close 1009) and every resume sends again.
 TEST_F(SessionPair, OversizeReplyFailsTheCallInsteadOfWedgingTheSession) {
   SessionOptions options = Options(Role::kServer, "server-id-1");
-  options.max_frame_bytes = 1000;
+  options.max_frame_bytes = 1100;
   server_.s = std::make_unique<Session>(options);
   Connect();
   server_.handler = [](Side& side, Delivery& d) {
-    side.s->Finish(d.id, std::string(d.payload == "big" ? 990 : 900, 'y'));
+    side.s->Finish(d.id, std::string(d.payload == "big" ? 1090 : 1000, 'y'));
   };
   std::vector<absl::StatusOr<std::string>> replies;
   for (const char* p : {"big", "fits"}) {
@@ -556,7 +755,7 @@ TEST_F(SessionPair, OversizeReplyFailsTheCallInsteadOfWedgingTheSession) {
   server_.Drain();
   while (server_.s->HasFrame()) {
     std::string frame = server_.s->TakeFrame();
-    EXPECT_LE(frame.size(), 1000u);
+    EXPECT_LE(frame.size(), 1100u);
     client_.s->OnFrame(frame, now_);
   }
   client_.Drain();
@@ -565,8 +764,8 @@ TEST_F(SessionPair, OversizeReplyFailsTheCallInsteadOfWedgingTheSession) {
   EXPECT_TRUE(absl::IsResourceExhausted(replies[0].status()))
       << replies[0].status();
   ASSERT_TRUE(replies[1].ok()) << replies[1].status();
-  EXPECT_EQ(replies[1]->size(), 900u);
-  EXPECT_EQ(server_.s->stats().unacked_messages, 0u);
+  EXPECT_EQ(replies[1]->size(), 1000u);
+  EXPECT_EQ(server_.s->stats().unacked_envelopes, 0u);
   EXPECT_TRUE(client_.closes.empty());
 }
 

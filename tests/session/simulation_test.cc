@@ -79,8 +79,12 @@ struct Config {
   double error_chance = 0.2;     // a handler fails
   double deadline_chance = 0.3;  // a call with an ack deadline
   bool liveness = false;
-  size_t max_unacked_messages = 1 << 16;
+  size_t max_pending_messages = 1 << 16;
   size_t max_frame_bytes = 1 << 20;
+  // Credit windows, often small enough to shut during the faults.
+  uint32_t receive_window[2] = {1024, 1024};
+  uint64_t receive_window_bytes[2] = {16 << 20, 16 << 20};
+  BackpressurePolicy policy = BackpressurePolicy::kQueue;
 
   std::string Describe() const {
     return absl::StrCat(
@@ -89,7 +93,10 @@ struct Config {
         " cut_gap=", absl::FormatDuration(mean_cut_gap),
         " max_delay=", absl::FormatDuration(max_delay), " stall=", stall_chance,
         " dup=", dup_chance, " forget=", forget_chance, " liveness=", liveness,
-        " max_unacked=", max_unacked_messages, " max_frame=", max_frame_bytes);
+        " max_pending=", max_pending_messages, " max_frame=", max_frame_bytes,
+        " windows=", receive_window[0], "/", receive_window_bytes[0], ",",
+        receive_window[1], "/", receive_window_bytes[1],
+        " policy=", policy == BackpressurePolicy::kQueue ? "queue" : "reject");
   }
 };
 
@@ -113,6 +120,8 @@ struct CallRecord {
   std::string payload;
   // A call of a server incarnation that was forgotten: it died with it.
   bool dead = false;
+  // Its deadline passed while it waited for credit (so it was never sent).
+  bool never_sent = false;
   int deliveries = 0;
   std::vector<HandlerRun> runs;
   int outcomes = 0;      // callbacks + kAckFailed events
@@ -127,7 +136,8 @@ struct Totals {
   int64_t steps = 0, calls = 0, refused = 0, deliveries = 0, cuts = 0,
           mid_handshake_cuts = 0, forgets = 0, dups = 0, liveness_closes = 0,
           deadline_exceeded = 0, handler_errors = 0, ack_failed = 0,
-          resumed = 0, new_sessions = 0, lost_frames = 0;
+          resumed = 0, new_sessions = 0, lost_frames = 0,
+          backpressure_waits = 0;
   void Add(const Totals& o) {
     steps += o.steps, calls += o.calls, refused += o.refused;
     deliveries += o.deliveries, cuts += o.cuts;
@@ -136,7 +146,7 @@ struct Totals {
     deadline_exceeded += o.deadline_exceeded;
     handler_errors += o.handler_errors, ack_failed += o.ack_failed;
     resumed += o.resumed, new_sessions += o.new_sessions;
-    lost_frames += o.lost_frames;
+    lost_frames += o.lost_frames, backpressure_waits += o.backpressure_waits;
   }
   std::string Describe() const {
     return absl::StrCat(
@@ -146,7 +156,8 @@ struct Totals {
         " by liveness), ", lost_frames, " frames lost in cuts, ", forgets,
         " server restarts, ", dups, " duplicated frames, ", resumed,
         " resumes, ", new_sessions, " new sessions, ", deadline_exceeded,
-        " deadlines exceeded, ", ack_failed, " kAckFailed");
+        " deadlines exceeded, ", ack_failed, " kAckFailed, ",
+        backpressure_waits, " backpressure waits/resumes");
   }
 };
 
@@ -181,8 +192,13 @@ class Simulation {
     config_.stall_chance = config_.liveness && Chance(0.7) ? 0.01 : 0;
     config_.error_chance = Chance(0.2) ? 0.7 : 0.15;
     config_.deadline_chance = Chance(0.3) ? 0.0 : 0.3;
-    if (Chance(0.2)) config_.max_unacked_messages = Uniform(4, 40);
+    if (Chance(0.2)) config_.max_pending_messages = Uniform(4, 40);
     if (Chance(0.2)) config_.max_frame_bytes = Uniform(300, 2000);
+    for (int side : {kClient, kServer}) {
+      if (Chance(0.5)) config_.receive_window[side] = Uniform(1, 12);
+      if (Chance(0.3)) config_.receive_window_bytes[side] = Uniform(1, 3000);
+    }
+    if (Chance(0.3)) config_.policy = BackpressurePolicy::kReject;
     client_ = std::make_unique<Session>(Options(Role::kClient, ""));
     server_ = std::make_unique<Session>(Options(Role::kServer, ServerId()));
   }
@@ -211,6 +227,7 @@ class Simulation {
         break;
       }
       Step();
+      CheckWindows();
     }
     if (failure_.empty() && steps_ >= 400000) {
       Fail("wedged: step limit; ", State());
@@ -253,7 +270,11 @@ class Simulation {
     SessionOptions options;
     options.role = role;
     options.session_id = std::move(id);
-    options.max_unacked_messages = config_.max_unacked_messages;
+    int side = role == Role::kClient ? kClient : kServer;
+    options.flow.max_pending_messages = config_.max_pending_messages;
+    options.flow.receive_window = config_.receive_window[side];
+    options.flow.receive_window_bytes = config_.receive_window_bytes[side];
+    options.flow.policy = config_.policy;
     options.max_frame_bytes = config_.max_frame_bytes;
     if (config_.liveness) {
       options.ping_interval = Ms(Uniform(20, 300));
@@ -290,9 +311,9 @@ class Simulation {
           &out, Name(side), "{open=", Core(side).open(),
           " next_seq=", s.next_seq, " acked=", s.peer_acked_through,
           " received=", s.received_through, " processed=", s.processed_through,
-          " unacked=", s.unacked_messages, " pending=", s.pending_calls,
-          " running=", s.handlers_running, " has_frame=", Core(side).HasFrame(),
-          "} ");
+          " unacked=", s.unacked_envelopes, " queued=", s.queued_messages,
+          " pending=", s.pending_calls, " running=", s.handlers_running,
+          " has_frame=", Core(side).HasFrame(), "} ");
     }
     absl::StrAppend(&out, "in_flight=", link_.in_flight(),
                     " held=", held_.size(), " link_up=", link_up_);
@@ -369,6 +390,31 @@ class Simulation {
         return ScheduledCut();
       case What::kReconnect:
         return Reconnect();
+    }
+  }
+
+  // Flow bounds hold after every step: a sender keeps within the window
+  // its peer advertised and within its own send buffer; a receiver never
+  // holds more unprocessed calls than its window.
+  void CheckWindows() {
+    for (int side : {kClient, kServer}) {
+      SessionStats s = Core(side).stats();
+      if (s.peer_window != 0 &&
+          s.outstanding_messages > config_.receive_window[1 - side]) {
+        return Fail(Name(side), " has ", s.outstanding_messages,
+                    " calls outstanding; the peer's window is ",
+                    config_.receive_window[1 - side]);
+      }
+      if (s.outstanding_messages + s.queued_messages >
+          config_.max_pending_messages) {
+        return Fail(Name(side), " holds ",
+                    s.outstanding_messages + s.queued_messages,
+                    " calls, above max_pending_messages");
+      }
+      if (s.unprocessed_messages > config_.receive_window[side]) {
+        return Fail(Name(side), " holds ", s.unprocessed_messages,
+                    " unprocessed calls, above its window");
+      }
     }
   }
 
@@ -504,6 +550,7 @@ class Simulation {
     ++totals_.forgets;
     Trace("FORGET: server restarts as ", ServerId());
     server_ = std::make_unique<Session>(Options(Role::kServer, ServerId()));
+    backpressured_[kServer] = false;
     forgot_since_open_ = true;
     for (CallRecord& call : calls_[kServer]) {
       if (call.incarnation < server_incarnation_) call.dead = true;
@@ -566,23 +613,23 @@ class Simulation {
     const std::string method = call.method();
     calls_[side].push_back(std::move(call));
     CallRecord& rec = calls_[side].back();
-    absl::StatusOr<uint64_t> seq = Core(side).Call(
+    absl::Status accepted = Core(side).Call(
         method, rec.payload, rec.reply_wanted, within, std::move(done), now_);
-    rec.accepted = seq.ok();
+    rec.accepted = accepted.ok();
     ++totals_.calls;
-    totals_.refused += !seq.ok();
+    totals_.refused += !accepted.ok();
     Trace(Name(side), " calls ", method, rec.reply_wanted ? " (request)" : "",
           rec.has_callback ? "" : " (no callback)",
           within > absl::ZeroDuration()
               ? absl::StrCat(" within ", absl::FormatDuration(within))
               : "",
-          seq.ok() ? absl::StrCat(" -> seq ", *seq)
-                   : absl::StrCat(" REFUSED ", seq.status().ToString()));
+          accepted.ok() ? " accepted"
+                        : absl::StrCat(" REFUSED ", accepted.ToString()));
     const bool oversize =
         rec.payload.size() + method.size() + 64 > config_.max_frame_bytes;
-    if (!seq.ok() && !absl::IsResourceExhausted(seq.status()) &&
-        !(oversize && absl::IsInvalidArgument(seq.status()))) {
-      Fail("Call refused with ", seq.status().ToString());
+    if (!accepted.ok() && !absl::IsResourceExhausted(accepted) &&
+        !(oversize && absl::IsInvalidArgument(accepted))) {
+      Fail("Call refused with ", accepted.ToString());
     }
   }
 
@@ -711,6 +758,12 @@ class Simulation {
       if (now_ < call.deadline) {
         Fail(call.method(), " DeadlineExceeded before its deadline");
       }
+      // Still queued for credit when it expired: it must never go out.
+      call.never_sent =
+          absl::StrContains(result.status().message(), "never sent");
+      if (call.never_sent && call.deliveries > 0) {
+        Fail(call.method(), " failed as never sent, but was delivered");
+      }
       return;
     }
     if (now_ > call.deadline) {
@@ -757,6 +810,19 @@ class Simulation {
       }
       case EventType::kError:
         return Fail(Name(side), " error event: ", e.status.ToString());
+      case EventType::kBackpressureWait:
+      case EventType::kBackpressureResume: {
+        // Strictly alternating, starting with Wait, per session core.
+        bool wait = e.type == EventType::kBackpressureWait;
+        Trace(Name(side), wait ? " BACKPRESSURE WAIT" : " BACKPRESSURE RESUME");
+        ++totals_.backpressure_waits;
+        if (backpressured_[side] == wait) {
+          return Fail(Name(side), " ", EventTypeName(e.type),
+                      " twice in a row");
+        }
+        backpressured_[side] = wait;
+        return;
+      }
       case EventType::kResumed:
       case EventType::kNewSession:
         Trace(Name(side),
@@ -785,7 +851,7 @@ class Simulation {
     if (link_.in_flight() > 0 || !held_.empty()) return false;
     for (int side : {kClient, kServer}) {
       SessionStats s = Core(side).stats();
-      if (s.unacked_messages != 0 || s.pending_calls != 0 ||
+      if (s.unacked_envelopes != 0 || s.pending_calls != 0 ||
           s.unacked_bytes != 0 || s.handlers_running != 0 ||
           Core(side).HasFrame()) {
         return false;
@@ -797,10 +863,21 @@ class Simulation {
   void CheckFinal() {
     Trace("drained after ", steps_, " steps, ",
           absl::FormatDuration(now_ - kStart), " simulated");
+    for (int side : {kClient, kServer}) {
+      if (backpressured_[side]) {
+        return Fail(Name(side),
+                    " drained, but kBackpressureResume never "
+                    "followed its kBackpressureWait");
+      }
+    }
     for (int dir : {kClient, kServer}) {
       for (const CallRecord& call : calls_[dir]) {
         if (!call.accepted || call.dead) continue;
         const std::string m = call.method();
+        if (call.never_sent) {
+          if (call.deliveries > 0) return Fail(m, " was sent after expiring");
+          continue;
+        }
         if (call.deliveries == 0) return Fail(m, " was never delivered");
         if (dir == kServer && call.deliveries != 1) {
           return Fail(m, " delivered ", call.deliveries, " times");
@@ -838,6 +915,7 @@ class Simulation {
   SimLink link_;
   bool link_up_ = false;
   bool attached_[2] = {false, false};  // between OnConnected/OnDisconnected
+  bool backpressured_[2] = {false, false};  // Wait seen, Resume not yet
   absl::Time notice_at_[2] = {absl::InfiniteFuture(), absl::InfiniteFuture()};
   absl::Time reconnect_at_ = absl::InfiniteFuture();
   absl::Time flush_at_[2] = {absl::InfiniteFuture(), absl::InfiniteFuture()};

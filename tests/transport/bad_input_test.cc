@@ -34,9 +34,13 @@ class Doubler : public test::Calc::Service {
   }
 };
 
-wire::Envelope Hello() {
+wire::Envelope Hello(uint32_t window = 64) {
   wire::Envelope envelope;
-  envelope.mutable_hello()->set_protocol_version(wire::kProtocolVersion);
+  wire::Hello* hello = envelope.mutable_hello();
+  hello->set_protocol_version(wire::kProtocolVersion);
+  hello->set_window(window);
+  hello->set_window_bytes(1 << 20);
+  hello->set_max_frame_bytes(1 << 20);
   return envelope;
 }
 
@@ -162,6 +166,13 @@ TEST_F(BadInput, MsgBeforeHelloGetsAnErrorAndClose1002) {
   Send(*probe, wire::EncodeFrame({Msg(1, "parley.test.Calc/Double", "")}));
   ExpectFatalErrorAndClose(*probe, wire::kCloseProtocolError,
                            "MSG before the handshake");
+}
+
+TEST_F(BadInput, HelloWithAnEmptyWindowGetsAnErrorAndClose1002) {
+  auto probe = Probe();
+  Send(*probe, wire::EncodeFrame({Hello(/*window=*/0)}));
+  ExpectFatalErrorAndClose(*probe, wire::kCloseProtocolError,
+                           "empty receive window");
 }
 
 TEST_F(BadInput, UnknownEnvelopeKindGetsAnErrorAndTheSessionGoesOn) {

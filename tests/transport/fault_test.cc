@@ -254,13 +254,9 @@ ReconnectOptions FastReconnect() {
 // Calls each way (PARLEY_FAULT_N overrides). The stress target
 // (bench/stress_fault.cc) runs a million each way.
 constexpr int kCallsEachWay = 20000;
-// Calls (and REPLYs) each side keeps unacked (PARLEY_FAULT_WINDOW
-// overrides). With all 20,000 calls queued at once (the default window of
-// 65,536) a Debug + ASan build made no progress under cuts every 5-50 ms:
-// every resume retransmits the whole backlog (WELCOME rides in the first
-// frame with it) and the I/O threads fell behind the cuts, so hardly a
-// handshake completed and every call ran into its deadline. A window of
-// 1,000 keeps each resume small.
+// Calls each side keeps accepted and unacked, in the peer's window or
+// queued for it (flow.max_pending_messages; PARLEY_FAULT_WINDOW
+// overrides), so producers feel backpressure and wait for completions.
 constexpr int kWindow = 1000;
 
 TEST(Fault, ExactlyOnceInOrderBothWaysUnderCuts) {
@@ -278,8 +274,10 @@ TEST(Fault, ExactlyOnceInOrderBothWaysUnderCuts) {
   // A bounded window, as a producer under backpressure has (see
   // kWindow).
   ServerOptions server_options;
-  client_options.max_unacked_messages = EnvInt("PARLEY_FAULT_WINDOW", kWindow);
-  server_options.max_unacked_messages = client_options.max_unacked_messages;
+  client_options.flow.max_pending_messages =
+      EnvInt("PARLEY_FAULT_WINDOW", kWindow);
+  server_options.flow.max_pending_messages =
+      client_options.flow.max_pending_messages;
   Rig rig;
   ASSERT_TRUE(rig.Build(server_options, proxy_options, client_options).ok());
   ASSERT_TRUE(rig.StartClient().ok());

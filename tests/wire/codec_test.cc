@@ -25,6 +25,41 @@ TEST(Codec, FrameRoundTripKeepsEnvelopesInOrder) {
   EXPECT_EQ(frame->envelopes(2).ack().through(), 7u);
 }
 
+TEST(Codec, AppendedEnvelopesEncodeExactlyAsAFrameMessage) {
+  Frame frame;
+  *frame.add_envelopes() = MsgEnvelope(1, "a.B/C");
+  // A payload long enough for a multi-byte length prefix.
+  frame.add_envelopes()->mutable_msg()->set_payload(std::string(70000, 'x'));
+  std::string appended;
+  for (const Envelope& envelope : frame.envelopes()) {
+    size_t before = appended.size();
+    AppendToFrame(envelope, &appended);
+    EXPECT_EQ(appended.size() - before, FramedSize(envelope));
+  }
+  EXPECT_EQ(appended, frame.SerializeAsString());
+}
+
+TEST(Codec, HandshakeMustStateAWindowAndAFrameLimit) {
+  Envelope envelope;
+  Hello* hello = envelope.mutable_hello();
+  hello->set_protocol_version(kProtocolVersion);
+  hello->set_window(8);
+  hello->set_window_bytes(1024);
+  hello->set_max_frame_bytes(kMinFrameBytes);
+  EXPECT_TRUE(Validate(envelope).ok());
+  hello->set_window(0);
+  EXPECT_TRUE(absl::IsInvalidArgument(Validate(envelope)));
+  hello->set_window(8);
+  hello->set_window_bytes(0);
+  EXPECT_TRUE(absl::IsInvalidArgument(Validate(envelope)));
+  hello->set_window_bytes(1024);
+  hello->set_max_frame_bytes(kMinFrameBytes - 1);
+  EXPECT_TRUE(absl::IsInvalidArgument(Validate(envelope)));
+  // Another version's fields are the session's to refuse, by version.
+  hello->set_protocol_version(kProtocolVersion + 1);
+  EXPECT_TRUE(Validate(envelope).ok());
+}
+
 TEST(Codec, GarbageBytesAreRefused) {
   absl::StatusOr<Frame> frame = DecodeFrame("\xff\xff\xff\xff garbage");
   EXPECT_TRUE(absl::IsInvalidArgument(frame.status())) << frame.status();

@@ -28,6 +28,7 @@
 #include "parley/events.h"
 #include "parley/options.h"
 #include "parley/rpc.h"
+#include "parley/stats.h"
 
 namespace parley {
 
@@ -36,18 +37,13 @@ struct ClientOptions {
   std::string url;
   // Largest WebSocket message accepted from the server.
   size_t max_message_bytes = 16 << 20;
-  // Calls accepted and not yet acked by the server, including those queued
-  // while not connected; above them calls return ResourceExhausted.
-  size_t max_unacked_messages = 1 << 16;
-  size_t max_unacked_bytes = 64 << 20;
   // Time allowed for the TCP connect and WebSocket opening handshake.
   absl::Duration connect_timeout = absl::Seconds(10);
   // Re-dialling after an unexpected loss of the connection.
   ReconnectOptions reconnect;
-  // Per connection: frames are written to the socket only while fewer
-  // than this many bytes wait in it (the rest stays in the session's
-  // bounded queue).
-  size_t max_buffered_bytes = 1 << 20;
+  // Windows, send buffer bounds, backpressure policy, socket high-water
+  // mark.
+  FlowOptions flow;
   LivenessOptions liveness;
   EventCallback on_event;
 };
@@ -75,6 +71,9 @@ class Client {
 
   // The calling end for generated stubs; valid for the Client's life.
   std::shared_ptr<Channel> channel() const;
+
+  // A snapshot of the session's counters (window, queue, buffered bytes).
+  SessionStats stats() const;
 
   // Says GOODBYE, fails pending calls with Cancelled, closes the
   // connection and joins the I/O thread. Idempotent; not from a handler.

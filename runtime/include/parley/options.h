@@ -8,6 +8,9 @@
 #ifndef PARLEY_OPTIONS_H_
 #define PARLEY_OPTIONS_H_
 
+#include <cstddef>
+#include <cstdint>
+
 #include "absl/time/time.h"
 
 namespace parley {
@@ -34,6 +37,42 @@ struct ReconnectOptions {
   double multiplier = 2.0;
   double jitter = 0.2;   // in [0, 1]
   int max_attempts = 0;  // 0 = forever; after the last, the client stops
+};
+
+// What a call does while the peer's window is shut.
+enum class BackpressurePolicy {
+  // Accept it into the bounded send queue, in order; it takes its place in
+  // the window when credit arrives. ResourceExhausted only when the send
+  // buffer (max_pending_*) is full.
+  kQueue,
+  // Refuse it with ResourceExhausted; the caller keeps the message and
+  // retries after kBackpressureResume. Calls made before the first
+  // handshake (window not yet known) still queue.
+  kReject,
+};
+
+// Counted backpressure (docs/PROTOCOL.md "Credit"). Each side advertises a
+// receive window; the peer keeps at most that many of its calls (and
+// payload bytes) unacked, and the ACK, sent only once handlers finished, is
+// the credit. A slow handler therefore slows its caller instead of growing
+// a queue, and every queue below has a bound.
+struct FlowOptions {
+  // This side's receive window: the peer's calls delivered to handlers, or
+  // in flight, and not yet acked. A single call larger than
+  // receive_window_bytes still goes, alone. A peer that overruns the window
+  // is cut off with close 1008.
+  uint32_t receive_window = 1024;
+  uint64_t receive_window_bytes = 16 << 20;
+  BackpressurePolicy policy = BackpressurePolicy::kQueue;
+  // The send buffer: this side's calls accepted and not yet acked, in the
+  // peer's window or queued for it (also while disconnected). Above either
+  // bound a call returns ResourceExhausted and is not accepted.
+  size_t max_pending_messages = 1 << 16;
+  size_t max_pending_bytes = 64 << 20;
+  // Per connection: frames are written to the socket only while fewer than
+  // this many bytes wait in it (websocketpp's own queue is unbounded); the
+  // rest stays in the session, re-encoded when the socket drains.
+  size_t max_buffered_bytes = 1 << 20;
 };
 
 }  // namespace parley

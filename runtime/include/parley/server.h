@@ -22,11 +22,13 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "parley/events.h"
 #include "parley/options.h"
 #include "parley/rpc.h"
+#include "parley/stats.h"
 
 namespace parley {
 
@@ -37,13 +39,9 @@ struct ServerOptions {
   // Largest WebSocket message accepted; larger ones close the connection
   // with 1009 before they are buffered whole.
   size_t max_message_bytes = 16 << 20;
-  // Per session: calls sent to the client and not yet acked.
-  size_t max_unacked_messages = 1 << 16;
-  size_t max_unacked_bytes = 64 << 20;
-  // Per connection: frames are written to the socket only while fewer
-  // than this many bytes wait in it (the rest stays in the session's
-  // bounded queue).
-  size_t max_buffered_bytes = 1 << 20;
+  // Windows, send buffer bounds, backpressure policy, socket high-water
+  // mark.
+  FlowOptions flow;
   LivenessOptions liveness;
   // How long a session whose connection was lost is kept for the client to
   // resume it; after that its pending calls fail with UNAVAILABLE and a
@@ -71,6 +69,10 @@ class Server {
 
   // The bound port, once started.
   uint16_t port() const;
+
+  // A snapshot of every session the server holds (connected, or within
+  // its grace period); callable from any thread, handlers included.
+  std::vector<SessionStats> stats() const;
 
   // Ends every session (GOODBYE, pending calls fail with Cancelled),
   // closes the connections and joins the I/O thread. Idempotent; must not
