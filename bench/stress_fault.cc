@@ -23,7 +23,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <functional>
 #include <memory>
 #include <string>
@@ -34,6 +33,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/flags.h"
 #include "calc.parley.h"
 #include "parley/client.h"
 #include "parley/server.h"
@@ -60,33 +60,19 @@ struct Flags {
 };
 
 bool ParseFlags(int argc, char** argv, Flags* flags) {
-  for (int i = 1; i < argc; ++i) {
-    const char* arg = argv[i];
-    const char* eq = std::strchr(arg, '=');
-    if (std::strncmp(arg, "--", 2) != 0 || eq == nullptr) return false;
-    std::string name(arg + 2, eq);
-    int64_t value = std::strtoll(eq + 1, nullptr, 10);
-    if (name == "n") {
-      flags->n = value;
-    } else if (name == "seed") {
-      flags->seed = static_cast<uint64_t>(value);
-    } else if (name == "window") {
-      flags->window = value;
-    } else if (name == "chunk") {
-      flags->chunk = value;
-    } else if (name == "cut_min_ms") {
-      flags->cut_min_ms = value;
-    } else if (name == "cut_max_ms") {
-      flags->cut_max_ms = value;
-    } else if (name == "budget_s") {
-      flags->budget_s = value;
-    } else if (name == "max_message_bytes") {
-      flags->max_message_bytes = value;
-    } else {
-      return false;
-    }
-  }
-  return flags->n > 0 && flags->window > 0;
+  int64_t seed = static_cast<int64_t>(flags->seed);
+  bool parsed =
+      bench::ParseIntFlags(argc, argv,
+                           {{"n", &flags->n},
+                            {"seed", &seed},
+                            {"window", &flags->window},
+                            {"chunk", &flags->chunk},
+                            {"cut_min_ms", &flags->cut_min_ms},
+                            {"cut_max_ms", &flags->cut_max_ms},
+                            {"budget_s", &flags->budget_s},
+                            {"max_message_bytes", &flags->max_message_bytes}});
+  flags->seed = static_cast<uint64_t>(seed);
+  return parsed && flags->n > 0 && flags->window > 0;
 }
 
 class CalcService : public test::Calc::Service {
