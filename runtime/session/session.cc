@@ -5,6 +5,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/io/coded_stream.h"
 #include "runtime/wire/close_codes.h"
 #include "runtime/wire/codec.h"
 
@@ -34,6 +35,13 @@ void SetLimits(const SessionOptions& options, Handshake* handshake) {
 
 Session::Session(SessionOptions options)
     : options_(std::move(options)), session_id_(options_.session_id) {}
+
+void Session::Restore(std::string session_id, uint64_t first_call_id) {
+  restored_ = !session_id.empty();
+  session_id_ = std::move(session_id);
+  next_call_ = first_call_id;
+  calls_done_through_ = first_call_id - 1;
+}
 
 void Session::OnConnected(absl::Time now) {
   if (stopped_) return;
@@ -154,6 +162,7 @@ void Session::HandleHello(const wire::Hello& hello) {
   welcome->set_session_id(session_id_);
   welcome->set_resumed(resumed);
   welcome->set_received_through(received_through_);
+  welcome->set_peer_acked_through(peer_acked_through_);
   SetLimits(options_, welcome);
   control_.push_back(std::move(envelope));
   OpenWith(hello, resumed, resumed ? hello.received_through() : 0);
@@ -182,7 +191,14 @@ void Session::HandleWelcome(const wire::Welcome& welcome) {
   if (!welcome.resumed()) {
     session_id_ = welcome.session_id();
     StartNewSession();
+  } else if (restored_) {
+    // Both streams continue where the server has them: the calls come
+    // again under new seqs (the server drops those it has by MSG.id), and
+    // the server's stream resumes after what this client had acked.
+    next_seq_ = welcome.received_through() + 1;
+    received_through_ = processed_through_ = welcome.peer_acked_through();
   }
+  restored_ = false;
   OpenWith(welcome, welcome.resumed(),
            welcome.resumed() ? welcome.received_through() : 0);
 }
@@ -227,6 +243,7 @@ void Session::StartNewSession() {
   ++epoch_;
   received_through_ = processed_through_ = 0;
   ack_sent_through_ = 0;
+  last_msg_id_ = 0;
   ack_repeat_ = false;
   running_.clear();
   finished_ahead_.clear();
@@ -276,6 +293,14 @@ bool Session::IncomingWindowAllows(const wire::Msg& msg) const {
 }
 
 void Session::HandleMsg(const wire::Msg& msg) {
+  // A call a restarted sender sends again under a new seq: processed
+  // already (or in the window under its old seq).
+  if (msg.id() != 0 && msg.id() <= last_msg_id_ &&
+      msg.seq() == received_through_ + 1) {
+    AcceptIncomingSeq(msg.seq());
+    MarkProcessed(msg.seq());
+    return;
+  }
   if (msg.seq() > received_through_ && !IncomingWindowAllows(msg)) {
     ProtocolError(
         absl::ResourceExhaustedError(absl::StrCat(
@@ -288,6 +313,7 @@ void Session::HandleMsg(const wire::Msg& msg) {
     return;
   }
   if (!AcceptIncomingSeq(msg.seq())) return;
+  last_msg_id_ = std::max(last_msg_id_, msg.id());
   unprocessed_.emplace_back(msg.seq(), msg.payload().size());
   unprocessed_bytes_ += msg.payload().size();
   running_.emplace(msg.seq(), msg.reply_wanted());
@@ -340,6 +366,7 @@ void Session::HandleAck(const wire::Ack& ack) {
       }
       --window_messages_;
       window_bytes_ -= out.payload_bytes();
+      MarkCallDone(out.call);
     }
     unacked_bytes_ -= out.bytes;
     unacked_.pop_front();
@@ -409,24 +436,70 @@ absl::Time Session::NextDeadline() const {
   return next;
 }
 
-absl::Status Session::Call(absl::string_view method, std::string payload,
-                           bool reply_wanted, absl::Duration ack_within,
-                           RawDoneCallback done, absl::Time now) {
-  if (stopped_) return absl::FailedPreconditionError("session stopped");
-  if (!wire::IsValidMethodName(method)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "malformed method name \"", method, "\"; expected pkg.Service/Method"));
-  }
+namespace {
+
+// The MSG a call becomes (without its seq).
+wire::Envelope MakeMsg(uint64_t id, absl::string_view method,
+                       std::string payload, bool reply_wanted,
+                       absl::Duration ack_within) {
   wire::Envelope envelope;
   wire::Msg* msg = envelope.mutable_msg();
+  msg->set_id(id);
   msg->set_method(std::string(method));
   msg->set_payload(std::move(payload));
   msg->set_reply_wanted(reply_wanted);
   msg->set_ack_within_ms(static_cast<uint32_t>(
       std::min<int64_t>(absl::ToInt64Milliseconds(ack_within), UINT32_MAX)));
-  // Sized with the largest seq it could take, so it fits whatever it gets.
-  size_t bytes = FramedSizeWithSeq(envelope, UINT64_MAX);
-  msg->clear_seq();
+  return envelope;
+}
+
+}  // namespace
+
+absl::Status Session::Call(absl::string_view method, std::string payload,
+                           bool reply_wanted, absl::Duration ack_within,
+                           RawDoneCallback done, absl::Time now) {
+  if (absl::Status checked =
+          CheckCall(method, payload.size(), reply_wanted, ack_within);
+      !checked.ok()) {
+    return checked;
+  }
+  uint64_t id = next_call_;
+  Accept(id, MakeMsg(id, method, std::move(payload), reply_wanted, ack_within),
+         ack_within, std::move(done), now);
+  return absl::OkStatus();
+}
+
+absl::Status Session::CallStored(uint64_t id, absl::string_view method,
+                                 std::string payload, bool reply_wanted,
+                                 absl::Duration ack_within,
+                                 RawDoneCallback done, absl::Time now) {
+  if (stopped_) return absl::FailedPreconditionError("session stopped");
+  if (id < next_call_) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "stored call ", id, " is not above the last call ", next_call_ - 1));
+  }
+  Accept(id, MakeMsg(id, method, std::move(payload), reply_wanted, ack_within),
+         ack_within, std::move(done), now);
+  return absl::OkStatus();
+}
+
+absl::Status Session::CheckCall(absl::string_view method, size_t payload_bytes,
+                                bool reply_wanted, absl::Duration ack_within) {
+  if (stopped_) return absl::FailedPreconditionError("session stopped");
+  if (!wire::IsValidMethodName(method)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "malformed method name \"", method, "\"; expected pkg.Service/Method"));
+  }
+  // Sized with the largest seq and id it could take, so it fits whatever
+  // it gets; the payload is added arithmetically, not copied.
+  wire::Envelope sizing =
+      MakeMsg(UINT64_MAX, method, std::string(), reply_wanted, ack_within);
+  size_t bytes =
+      FramedSizeWithSeq(sizing, UINT64_MAX) + payload_bytes +
+      google::protobuf::io::CodedOutputStream::VarintSize64(payload_bytes) + 1 +
+      4;  // its tag; the Msg's and the envelope's length
+          // prefixes grow with it
+
   if (bytes > FrameLimit()) {
     return absl::InvalidArgumentError(
         absl::StrCat("call of ", bytes, " bytes to ", method, " exceeds the ",
@@ -434,7 +507,6 @@ absl::Status Session::Call(absl::string_view method, std::string payload,
                      "max_frame_bytes ", FrameLimit()));
   }
   const FlowOptions& flow = options_.flow;
-  size_t payload_bytes = msg->payload().size();
   size_t messages = window_messages_ + queued_.size();
   if (messages >= flow.max_pending_messages ||
       window_bytes_ + queued_bytes_ + payload_bytes > flow.max_pending_bytes) {
@@ -457,21 +529,43 @@ absl::Status Session::Call(absl::string_view method, std::string payload,
         window_bytes_, " payload bytes not yet acked (window ", peer_window_,
         " messages, ", peer_window_bytes_, " bytes)"));
   }
-  if (shut && !backpressured_) {
+  return absl::OkStatus();
+}
+
+void Session::Accept(uint64_t id, wire::Envelope envelope,
+                     absl::Duration ack_within, RawDoneCallback done,
+                     absl::Time now) {
+  next_call_ = id + 1;
+  size_t payload_bytes = envelope.msg().payload().size();
+  if (peer_window_ != 0 && !backpressured_ &&
+      (!queued_.empty() || !WindowHasRoom(payload_bytes))) {
     backpressured_ = true;
     Emit(EventType::kBackpressureWait);
   }
-  uint64_t call = next_call_++;
   absl::Time deadline = ack_within > absl::ZeroDuration()
                             ? now + ack_within
                             : absl::InfiniteFuture();
-  if (deadline != absl::InfiniteFuture()) deadlines_.emplace(deadline, call);
-  pending_.emplace(call, Pending{std::string(method), reply_wanted, deadline,
-                                 std::move(done)});
+  if (deadline != absl::InfiniteFuture()) deadlines_.emplace(deadline, id);
+  pending_.emplace(
+      id, Pending{envelope.msg().method(), envelope.msg().reply_wanted(),
+                  deadline, std::move(done)});
   queued_bytes_ += payload_bytes;
-  queued_.push_back({0, call, std::move(envelope), 0});
+  queued_.push_back({0, id, std::move(envelope), 0});
   AdmitQueued();
-  return absl::OkStatus();
+}
+
+void Session::MarkCallDone(uint64_t id) {
+  if (id != calls_done_through_ + 1) {
+    calls_done_ahead_.insert(id);
+    return;
+  }
+  calls_done_through_ = id;
+  while (!calls_done_ahead_.empty() &&
+         *calls_done_ahead_.begin() == calls_done_through_ + 1) {
+    calls_done_through_ = *calls_done_ahead_.begin();
+    calls_done_ahead_.erase(calls_done_ahead_.begin());
+  }
+  effects_.calls_done_through = calls_done_through_;
 }
 
 size_t Session::FrameLimit() const {
@@ -495,7 +589,10 @@ void Session::AdmitQueued() {
     Outgoing out = std::move(front);
     queued_.pop_front();
     queued_bytes_ -= out.payload_bytes();
-    if (!live) continue;  // its deadline passed before it was ever sent
+    if (!live) {  // its deadline passed before it was ever sent
+      MarkCallDone(out.call);
+      continue;
+    }
     // Queued before the peer's maximum frame was known, and above it.
     if (size_t bytes = FramedSizeWithSeq(out.envelope, next_seq_);
         bytes > FrameLimit()) {

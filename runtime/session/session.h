@@ -115,6 +115,10 @@ struct Effects {
   std::vector<Completion> completions;
   std::vector<Event> events;
   absl::optional<CloseRequest> close;
+  // Every call with an id <= this is done for good (acked, or dropped
+  // unsent after its deadline): a durable buffer may forget them. 0 = no
+  // change.
+  uint64_t calls_done_through = 0;
 };
 
 class Session {
@@ -122,6 +126,12 @@ class Session {
   explicit Session(SessionOptions options);
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
+
+  // Before any connection or call: continue from a durable buffer. The
+  // client knows the session id and its stored calls (ids from
+  // first_call_id, handed to CallStored next), but not the seqs of either
+  // stream, which it takes from the resuming WELCOME.
+  void Restore(std::string session_id, uint64_t first_call_id);
 
   // --- The connection.
   // A connection is open: the client queues HELLO, the server awaits it.
@@ -154,6 +164,17 @@ class Session {
   absl::Status Call(absl::string_view method, std::string payload,
                     bool reply_wanted, absl::Duration ack_within,
                     RawDoneCallback done, absl::Time now);
+  // A durable sender's two steps: CheckCall refuses what Call would
+  // (without taking the call); then, once the call is stored as record
+  // `id`, CallStored takes it unconditionally (short of a stopped session),
+  // as the store already accepted it. Ids must be handed in increasing
+  // order (from Restore's first_call_id).
+  absl::Status CheckCall(absl::string_view method, size_t payload_bytes,
+                         bool reply_wanted, absl::Duration ack_within);
+  absl::Status CallStored(uint64_t id, absl::string_view method,
+                          std::string payload, bool reply_wanted,
+                          absl::Duration ack_within, RawDoneCallback done,
+                          absl::Time now);
   // A delivered call's handler finished. Ignored for a delivery of an
   // earlier session (after a NewSession) or one already finished.
   void Finish(DeliveryId id, absl::StatusOr<std::string> result);
@@ -210,6 +231,11 @@ class Session {
   void HandleReply(const wire::Reply& reply);
   void HandleAck(const wire::Ack& ack);
   void HandleGoodbye(const wire::Goodbye& goodbye);
+  // Takes a call that passed CheckCall: queues it and admits what fits.
+  void Accept(uint64_t id, wire::Envelope envelope, absl::Duration ack_within,
+              RawDoneCallback done, absl::Time now);
+  // Call `id` is done for good (see Effects::calls_done_through).
+  void MarkCallDone(uint64_t id);
 
   void TickLiveness(absl::Time now);
   // The highest incoming seq an ACK may cover now, and whether one is due.
@@ -265,6 +291,10 @@ class Session {
   uint64_t peer_window_bytes_ = 0;
   size_t peer_max_frame_bytes_ = 0;
   bool backpressured_ = false;  // kBackpressureWait sent, Resume not yet
+  bool restored_ = false;       // see Restore()
+  // Calls done for good: every id <= calls_done_through_, and these above.
+  uint64_t calls_done_through_ = 0;
+  std::set<uint64_t> calls_done_ahead_;
   absl::flat_hash_map<uint64_t, Pending> pending_;       // by call id
   std::set<std::pair<absl::Time, uint64_t>> deadlines_;  // (when, call id)
 
@@ -273,6 +303,7 @@ class Session {
   uint64_t received_through_ = 0;
   uint64_t processed_through_ = 0;
   uint64_t ack_sent_through_ = 0;  // last ACK on the current connection
+  uint64_t last_msg_id_ = 0;       // highest MSG.id received in order
   bool ack_repeat_ = false;        // a duplicate arrived: ack it again
   // in_reply_to of every REPLY not yet written on the current connection:
   // an ACK must not cover a call whose REPLY has not gone out before it.

@@ -46,6 +46,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "parley/options.h"
 #include "runtime/store/env.h"
 #include "runtime/store/log_writer.h"
 #include "runtime/store/message_store.h"
@@ -53,7 +54,8 @@
 
 namespace parley::store {
 
-enum class SyncPolicy { kEveryWrite, kInterval, kNever };
+// The public enum (parley/options.h), so a client's option passes through.
+using SyncPolicy = ::parley::SyncPolicy;
 
 // How new segments reserve their space (see WritableFile::Preallocate).
 enum class Preallocation { kZeroFill, kFallocate, kNone };

@@ -10,6 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "runtime/rpc/registry.h"
 #include "runtime/session/backoff.h"
+#include "runtime/store/durable_store.h"
 #include "runtime/transport/session_link.h"
 #include "runtime/transport/ws.h"
 
@@ -31,6 +32,7 @@ class Client::Impl {
                                       options_.max_message_bytes, options_.flow,
                                       options_.liveness),
         [this](const Event& event) { OnEvent(event); });
+    if (!options_.buffer.dir.empty()) link_->RequireStore();
   }
   ~Impl() {
     Stop();
@@ -51,6 +53,9 @@ class Client::Impl {
       absl::MutexLock lock(&mu_);
       if (ws_ != nullptr || stopped_) {
         return absl::FailedPreconditionError("Start after Start or Stop");
+      }
+      if (!options_.buffer.dir.empty()) {
+        if (absl::Status opened = OpenBuffer(); !opened.ok()) return opened;
       }
       transport::WsClientOptions ws_options;
       ws_options.max_message_bytes = options_.max_message_bytes;
@@ -103,6 +108,20 @@ class Client::Impl {
   }
 
  private:
+  // Opens the durable buffer and hands it, with its pending calls, to the
+  // session.
+  absl::Status OpenBuffer() {
+    store::DurableStoreOptions store_options;
+    store_options.sync = options_.buffer.sync;
+    store_options.sync_interval = options_.buffer.sync_interval;
+    store_options.capacity_bytes = options_.buffer.capacity_bytes;
+    absl::StatusOr<std::unique_ptr<store::DurableStore>> store =
+        store::DurableStore::Open(store::Env::Default(), options_.buffer.dir,
+                                  store_options);
+    if (!store.ok()) return store.status();
+    return link_->UseStore(std::move(*store));
+  }
+
   // Loop thread.
   absl::Status Dial() {
     auto handler = std::make_shared<transport::LinkHandler>(

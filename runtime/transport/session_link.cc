@@ -18,11 +18,47 @@ SessionLink::SessionLink(IoLoop* loop, const rpc::ServiceRegistry* services,
       on_event_(std::move(on_event)),
       session_(std::move(options)) {}
 
+void SessionLink::RequireStore() {
+  absl::MutexLock lock(&mu_);
+  store_required_ = true;
+}
+
+absl::Status SessionLink::UseStore(std::shared_ptr<store::MessageStore> store) {
+  absl::MutexLock lock(&mu_);
+  store::StoreMeta meta = store->meta();
+  const uint64_t first = store->acked_through() + 1;
+  session_.Restore(meta.session_id, first);
+  absl::Time now = absl::Now();
+  absl::Status handed;
+  absl::Status read =
+      store->ForEachPending(first, [&](const store::StoredMessage& m) {
+        handed = session_.CallStored(m.seq, m.method, m.payload, m.reply_wanted,
+                                     absl::Milliseconds(m.ack_within_ms),
+                                     nullptr, now);
+        return handed.ok();
+      });
+  if (!read.ok()) return read;
+  if (!handed.ok()) return handed;
+  store_required_ = true;
+  next_stored_ = store->next_seq();
+  store_ = std::move(store);
+  ScheduleFlushLocked();
+  return absl::OkStatus();
+}
+
 absl::Status SessionLink::Call(const MethodInfo& method, std::string payload,
                                const CallOptions& options,
                                RawDoneCallback done) {
   absl::Duration ack_within =
       options.ack_within.value_or(method.default_ack_within);
+  bool durable;
+  {
+    absl::MutexLock lock(&mu_);
+    durable = store_required_;
+  }
+  if (durable) {
+    return CallDurable(method, std::move(payload), ack_within, std::move(done));
+  }
   absl::MutexLock lock(&mu_);
   absl::Status accepted = session_.Call(
       method.full_name, std::move(payload), method.kind == MethodKind::kRequest,
@@ -30,6 +66,68 @@ absl::Status SessionLink::Call(const MethodInfo& method, std::string payload,
   // Also when refused: a kReject refusal may have emitted kBackpressureWait.
   ScheduleFlushLocked();
   return accepted;
+}
+
+absl::Status SessionLink::CallDurable(const MethodInfo& method,
+                                      std::string payload,
+                                      absl::Duration ack_within,
+                                      RawDoneCallback done) {
+  const bool reply_wanted = method.kind == MethodKind::kRequest;
+  std::shared_ptr<store::MessageStore> store;
+  {
+    absl::MutexLock lock(&mu_);
+    if (store_ == nullptr) {
+      return absl::FailedPreconditionError(
+          session_.stopped()
+              ? "session stopped"
+              : "the durable buffer opens in Start(); no calls before it");
+    }
+    absl::Status checked = session_.CheckCall(method.full_name, payload.size(),
+                                              reply_wanted, ack_within);
+    ScheduleFlushLocked();  // a kReject refusal may have emitted an event
+    if (!checked.ok()) return checked;
+    store = store_;
+  }
+  store::StoredMessage message;
+  message.method = method.full_name;
+  message.payload = std::move(payload);
+  message.ack_within_ms = static_cast<uint32_t>(
+      std::min<int64_t>(absl::ToInt64Milliseconds(ack_within), UINT32_MAX));
+  message.reply_wanted = reply_wanted;
+  absl::StatusOr<uint64_t> id = store->Append(message);
+  if (!id.ok()) return id.status();
+  // Accepted: it is in the buffer and goes out, now or after a restart.
+  std::vector<RawDoneCallback> refused;
+  {
+    absl::MutexLock lock(&mu_);
+    stored_.emplace(
+        *id, StoredCall{std::move(message.method), std::move(message.payload),
+                        reply_wanted, ack_within, std::move(done)});
+    refused = HandStoredLocked();
+  }
+  for (RawDoneCallback& callback : refused) {
+    callback(absl::CancelledError(
+        "session stopped; the call stays in the durable buffer for the next "
+        "Start"));
+  }
+  return absl::OkStatus();
+}
+
+std::vector<RawDoneCallback> SessionLink::HandStoredLocked() {
+  absl::Time now = absl::Now();
+  std::vector<RawDoneCallback> refused;
+  while (!stored_.empty() && stored_.begin()->first == next_stored_) {
+    StoredCall call = std::move(stored_.begin()->second);
+    stored_.erase(stored_.begin());
+    absl::Status taken = session_.CallStored(
+        next_stored_++, call.method, std::move(call.payload), call.reply_wanted,
+        call.ack_within, call.done, now);
+    // Only a stopped session refuses; the call stays in the buffer for the
+    // next Start, and its caller hears CANCELLED like the rest.
+    if (!taken.ok() && call.done != nullptr) refused.push_back(call.done);
+  }
+  ScheduleFlushLocked();
+  return refused;
 }
 
 bool SessionLink::OnIoThread() const {
@@ -82,8 +180,11 @@ void SessionLink::Stop(const absl::Status& status) {
     absl::MutexLock lock(&mu_);
     session_.Stop(status);
   }
+  // Pump's UpdateStore still records the last acks; then the buffer is
+  // released (closed once an Append in flight returns).
   Pump();  // writes GOODBYE and runs the cancelled calls' callbacks
   absl::MutexLock lock(&mu_);
+  store_ = nullptr;
   stopped_ = true;
   deadline_timer_.reset();
   drain_timer_.reset();
@@ -128,13 +229,16 @@ void SessionLink::Pump() {
   session::Effects effects;
   std::shared_ptr<WsConnection> connection;
   std::string peer;
+  std::string session_id;
   {
     absl::MutexLock lock(&mu_);
     flush_scheduled_ = false;
     effects = session_.TakeEffects();
     connection = connection_;
     peer = peer_;
+    session_id = session_.session_id();
   }
+  UpdateStore(effects, session_id);
   // Write frames only up to the high-water mark of bytes the socket has not
   // taken yet: websocketpp's own queue is unbounded, and a resume that
   // queued a whole backlog at once would hold the I/O thread and memory
@@ -190,6 +294,30 @@ void SessionLink::Pump() {
     Dispatch(std::move(delivery));
   }
   ArmDeadlineTimer(next_deadline);
+}
+
+void SessionLink::UpdateStore(const session::Effects& effects,
+                              const std::string& session_id) {
+  std::shared_ptr<store::MessageStore> store;
+  {
+    absl::MutexLock lock(&mu_);
+    store = store_;
+  }
+  if (store == nullptr) return;
+  absl::Status status;
+  for (const Event& event : effects.events) {
+    if (event.type == EventType::kNewSession) {
+      status.Update(store->SaveMeta({session_id, 0}));
+    }
+  }
+  if (effects.calls_done_through != 0) {
+    status.Update(store->MarkAcked(effects.calls_done_through));
+  }
+  // The buffer failed (a full disk, an I/O error): later sends fail with
+  // the same status; nothing accepted before is lost.
+  if (!status.ok() && on_event_ != nullptr) {
+    on_event_(MakeEvent(EventType::kError, status));
+  }
 }
 
 void SessionLink::Dispatch(session::Delivery delivery) {

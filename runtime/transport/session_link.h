@@ -16,8 +16,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -29,6 +31,7 @@
 #include "parley/stats.h"
 #include "runtime/rpc/registry.h"
 #include "runtime/session/session.h"
+#include "runtime/store/message_store.h"
 #include "runtime/transport/ws.h"
 
 namespace parley::transport {
@@ -41,6 +44,14 @@ class SessionLink : public Channel,
   // `options.flow.max_buffered_bytes` not yet taken by the socket.
   SessionLink(IoLoop* loop, const rpc::ServiceRegistry* services,
               session::SessionOptions options, EventCallback on_event);
+
+  // Before Start, for a client with a durable buffer: calls are refused
+  // until UseStore.
+  void RequireStore();
+  // Before any connection: calls go through `store` (appended before they
+  // are accepted; forgotten once acked), and the session continues from
+  // it: its id, and its pending calls, queued to be sent again.
+  absl::Status UseStore(std::shared_ptr<store::MessageStore> store);
 
   // Channel.
   absl::Status Call(const MethodInfo& method, std::string payload,
@@ -75,6 +86,18 @@ class SessionLink : public Channel,
   SessionStats stats() const;
 
  private:
+  // Call through the durable store: checked, appended outside mu_ (so
+  // concurrent calls share a sync), then handed to the session in record
+  // order.
+  absl::Status CallDurable(const MethodInfo& method, std::string payload,
+                           absl::Duration ack_within, RawDoneCallback done);
+  // Hands the stored calls that are next in record order to the session;
+  // returns the callbacks of those a stopped session refused.
+  std::vector<RawDoneCallback> HandStoredLocked()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Tells the store what is done and which session it belongs to.
+  void UpdateStore(const session::Effects& effects,
+                   const std::string& session_id);
   // Runs the session's outputs; posted after every input (coalescing).
   void Pump();
   void ScheduleFlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -97,6 +120,21 @@ class SessionLink : public Channel,
   bool flush_scheduled_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   std::string peer_ ABSL_GUARDED_BY(mu_);
+
+  // The durable buffer, if any, and the calls appended to it but not yet
+  // handed to the session (a caller that appended later may take mu_
+  // first), by record number.
+  struct StoredCall {
+    std::string method;
+    std::string payload;
+    bool reply_wanted;
+    absl::Duration ack_within;
+    RawDoneCallback done;
+  };
+  bool store_required_ ABSL_GUARDED_BY(mu_) = false;
+  std::shared_ptr<store::MessageStore> store_ ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, StoredCall> stored_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_stored_ ABSL_GUARDED_BY(mu_) = 0;  // next record to hand
 
   // Loop thread only.
   bool ever_opened_ = false;

@@ -234,11 +234,26 @@ struct Rig {
   }
   std::string Describe() {
     FaultProxy::Stats s = proxy->stats();
-    return absl::StrCat(
+    std::string text = absl::StrCat(
         "proxy: ", s.connections_accepted, " connections, ", s.cuts, " cuts (",
         s.cuts_mid_stream, " mid-stream), ", s.bytes_up, " B up, ",
         s.bytes_down, " B down, ", s.bytes_swallowed, " B swallowed\nclient ",
         client_events.Summary(), "\nserver ", server_events.Summary());
+    absl::StrAppend(&text, "\nclient session: ", Counters(client->stats()));
+    for (const SessionStats& stats : server->stats()) {
+      absl::StrAppend(&text, "\nserver session: ", Counters(stats));
+    }
+    return text;
+  }
+  static std::string Counters(const SessionStats& s) {
+    return absl::StrCat(
+        "open=", s.open, " next_seq=", s.next_seq,
+        " peer_acked=", s.peer_acked_through,
+        " outstanding=", s.outstanding_messages, " queued=", s.queued_messages,
+        " peer_window=", s.peer_window, " unacked=", s.unacked_envelopes,
+        " pending=", s.pending_calls, " received=", s.received_through,
+        " processed=", s.processed_through, " running=", s.handlers_running,
+        " buffered=", s.buffered_bytes);
   }
 };
 

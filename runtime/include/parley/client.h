@@ -44,6 +44,9 @@ struct ClientOptions {
   // Windows, send buffer bounds, backpressure policy, socket high-water
   // mark.
   FlowOptions flow;
+  // A durable buffer (off unless buffer.dir is set). With one, calls are
+  // accepted only after Start (which opens it).
+  DurableBufferOptions buffer;
   LivenessOptions liveness;
   EventCallback on_event;
 };
@@ -60,7 +63,10 @@ class Client {
   // Before Start only.
   absl::Status AddService(Service* service);
 
-  // Starts dialling. InvalidArgument for a malformed url; the connection's
+  // Opens the durable buffer, if any (FailedPrecondition naming the pid
+  // when another process holds it, DataLoss naming file and offset for a
+  // damaged log; its pending calls are queued to be sent again), then
+  // starts dialling. InvalidArgument for a malformed url; the connection's
   // outcome arrives as events (or through WaitConnected).
   absl::Status Start();
 

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "absl/time/time.h"
 
@@ -73,6 +74,35 @@ struct FlowOptions {
   // this many bytes wait in it (websocketpp's own queue is unbounded); the
   // rest stays in the session, re-encoded when the socket drains.
   size_t max_buffered_bytes = 1 << 20;
+};
+
+// When an accepted call is on disk (what OK from a send promises).
+enum class SyncPolicy {
+  // fdatasync before the send returns; concurrent sends share one sync
+  // (group commit). Survives a crash of the machine.
+  kEveryWrite,
+  // Written to the OS before the send returns, synced every
+  // sync_interval: survives a crash of the process; a machine crash loses
+  // at most the last interval.
+  kInterval,
+  // Written to the OS only: survives a crash of the process.
+  kNever,
+};
+
+// The client's durable buffer (docs/LOG_FORMAT.md): every call is written
+// to a log in `dir` before the send returns OK, and forgotten once the
+// server has processed it. A client restarted on the same directory resumes
+// its session and sends again exactly what the server has not received;
+// the server drops what it has (by MSG.id), so each call is processed once.
+// Calls still pending at Stop stay in the buffer for the next Start (their
+// callbacks get CANCELLED). One process at a time may open a directory.
+struct DurableBufferOptions {
+  std::string dir;  // empty = no durable buffer (calls kept in memory)
+  SyncPolicy sync = SyncPolicy::kEveryWrite;
+  absl::Duration sync_interval = absl::Milliseconds(100);  // kInterval
+  // Bytes of calls kept (method + payload + ~12); a send above it returns
+  // RESOURCE_EXHAUSTED until acks free space.
+  uint64_t capacity_bytes = uint64_t{64} << 20;
 };
 
 }  // namespace parley
