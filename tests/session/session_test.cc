@@ -474,6 +474,80 @@ TEST_F(WindowTest, CallAboveThePeersMaxFrameFailsWithTheReason) {
   EXPECT_TRUE(server_.closes.empty());
 }
 
+// --- Restart from a durable buffer.
+
+TEST_F(SessionPair, RestoredClientSendsAgainAndTheServerDropsWhatItHasById) {
+  server_.handler = [](Side& side, Delivery& d) { side.held.push_back(d); };
+  Connect();
+  for (const char* p : {"a", "b", "c"}) ASSERT_TRUE(Send(client_, p).ok());
+  ASSERT_TRUE(Send(server_, "to-client").ok());
+  Pump();
+  ASSERT_EQ(server_.held.size(), 3u);
+  // The server finishes "a"; "b" and "c" are still running when the
+  // client process dies.
+  server_.s->Finish(server_.held[0].id, std::string());
+  Pump();
+  Disconnect();
+  // The restarted client has only its durable buffer: session id and the
+  // calls not yet acked (ids 2 and 3), no seqs.
+  client_.s = std::make_unique<Session>(Options(Role::kClient));
+  client_.s->Restore("server-id-1", 2);
+  ASSERT_TRUE(client_.s
+                  ->CallStored(2, "t.S/M", "b", false, absl::ZeroDuration(),
+                               nullptr, now_)
+                  .ok());
+  ASSERT_TRUE(client_.s
+                  ->CallStored(3, "t.S/M", "c", false, absl::ZeroDuration(),
+                               nullptr, now_)
+                  .ok());
+  ASSERT_TRUE(Send(client_, "d").ok());
+  Connect();
+  EXPECT_EQ(client_.Count(EventType::kResumed), 1);
+  // "b" and "c" came again under new seqs and were dropped by id; "d" is
+  // new. Nothing was delivered twice.
+  ASSERT_EQ(server_.held.size(), 4u);
+  EXPECT_EQ(server_.held[3].payload, "d");
+  for (size_t i = 1; i < server_.held.size(); ++i) {
+    server_.s->Finish(server_.held[i].id, std::string());
+  }
+  Pump();
+  EXPECT_TRUE(client_.closes.empty());
+  EXPECT_TRUE(server_.closes.empty());
+  SessionStats stats = client_.s->stats();
+  EXPECT_EQ(stats.outstanding_messages, 0u);
+  EXPECT_EQ(stats.pending_calls, 0u);
+  // The server's stream went on where the old client had acked it.
+  EXPECT_EQ(stats.received_through, server_.s->stats().next_seq - 1);
+}
+
+TEST_F(SessionPair, DoneCallsAreReportedForTheDurableBuffer) {
+  SessionOptions options = Options(Role::kServer, "server-id-1");
+  options.flow.receive_window = 1;
+  server_.s = std::make_unique<Session>(options);
+  Connect();
+  uint64_t done_through = 0;
+  auto drain = [&] {
+    Effects effects = client_.s->TakeEffects();
+    if (effects.calls_done_through != 0) {
+      done_through = effects.calls_done_through;
+    }
+    for (Completion& c : effects.completions) c.done(std::move(c.result));
+  };
+  ASSERT_TRUE(Send(client_, "1").ok());
+  ASSERT_TRUE(Send(client_, "2", nullptr, false, absl::Milliseconds(5)).ok());
+  now_ += absl::Milliseconds(5);
+  client_.s->Tick(now_);  // "2" expires while queued: done, never sent
+  drain();
+  EXPECT_EQ(done_through, 0u);  // "1" is not acked yet
+  while (client_.s->HasFrame())
+    server_.s->OnFrame(client_.s->TakeFrame(), now_);
+  server_.Drain();
+  while (server_.s->HasFrame())
+    client_.s->OnFrame(server_.s->TakeFrame(), now_);
+  drain();
+  EXPECT_EQ(done_through, 2u);
+}
+
 TEST_F(SessionPair, OversizeCallIsRefused) {
   EXPECT_TRUE(
       absl::IsInvalidArgument(Send(client_, std::string(2 << 20, 'x'))));
