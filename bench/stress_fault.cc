@@ -119,19 +119,6 @@ class EventCounts {
   int64_t counts_[16] ABSL_GUARDED_BY(mu_) = {};
 };
 
-// Calls `send` until accepted, waiting for progress while the window is
-// full; gives up after `patience` without any.
-absl::Status SendAccepted(const std::function<absl::Status()>& send,
-                          testutil::Progress& progress,
-                          absl::Duration patience) {
-  while (true) {
-    int64_t before = progress.count();
-    absl::Status status = send();
-    if (!absl::IsResourceExhausted(status)) return status;
-    if (!progress.AwaitAbove(before, patience)) return status;
-  }
-}
-
 int Run(const Flags& flags) {
   const int64_t n = flags.n;
   const CallOptions ack_within{absl::Seconds(120)};
@@ -194,7 +181,7 @@ int Run(const Flags& flags) {
   const absl::Time start = absl::Now();
   std::thread server_side([&] {
     for (int64_t i = 0; i < n && triple_refused.ok(); ++i) {
-      triple_refused = SendAccepted(
+      triple_refused = testutil::SendAccepted(
           [&] {
             return to_client.Triple(MakeNum(i), triples.Request<Num>(i, 3 * i),
                                     ack_within);
@@ -203,7 +190,7 @@ int Run(const Flags& flags) {
     }
   });
   for (int64_t i = 0; i < n && note_refused.ok(); ++i) {
-    note_refused = SendAccepted(
+    note_refused = testutil::SendAccepted(
         [&] {
           return to_server.Note(MakeNum(i), notes.Message(i), ack_within);
         },

@@ -99,16 +99,13 @@ RunResult RunOnce(uint32_t window, const Flags& flags) {
   test::Calc::Stub stub(client.channel());
   absl::Time start = absl::Now();
   for (int64_t i = 0; i < flags.n; ++i) {
-    while (true) {
-      int64_t before = progress.count();
-      absl::Status sent = stub.Note(request, done.Message(i));
-      if (sent.ok()) break;
-      if (!absl::IsResourceExhausted(sent) ||
-          !progress.AwaitAbove(before, absl::Seconds(30))) {
-        std::fprintf(stderr, "call %lld: %s\n", static_cast<long long>(i),
-                     sent.ToString().c_str());
-        return result;
-      }
+    absl::Status sent = testutil::SendAccepted(
+        [&] { return stub.Note(request, done.Message(i)); }, progress,
+        absl::Seconds(30));
+    if (!sent.ok()) {
+      std::fprintf(stderr, "call %lld: %s\n", static_cast<long long>(i),
+                   sent.ToString().c_str());
+      return result;
     }
   }
   if (!done.AwaitAll(absl::Seconds(120))) {

@@ -33,6 +33,19 @@ void SetLimits(const SessionOptions& options, Handshake* handshake) {
 
 }  // namespace
 
+bool Watermark::Mark(uint64_t id) {
+  if (id != through_ + 1) {
+    if (id > through_) ahead_.insert(id);
+    return false;
+  }
+  through_ = id;
+  while (!ahead_.empty() && *ahead_.begin() == through_ + 1) {
+    through_ = *ahead_.begin();
+    ahead_.erase(ahead_.begin());
+  }
+  return true;
+}
+
 Session::Session(SessionOptions options)
     : options_(std::move(options)), session_id_(options_.session_id) {}
 
@@ -40,7 +53,7 @@ void Session::Restore(std::string session_id, uint64_t first_call_id) {
   restored_ = !session_id.empty();
   session_id_ = std::move(session_id);
   next_call_ = first_call_id;
-  calls_done_through_ = first_call_id - 1;
+  calls_done_ = Watermark(first_call_id - 1);
 }
 
 void Session::OnConnected(absl::Time now) {
@@ -196,7 +209,8 @@ void Session::HandleWelcome(const wire::Welcome& welcome) {
     // again under new seqs (the server drops those it has by MSG.id), and
     // the server's stream resumes after what this client had acked.
     next_seq_ = welcome.received_through() + 1;
-    received_through_ = processed_through_ = welcome.peer_acked_through();
+    received_through_ = welcome.peer_acked_through();
+    processed_ = Watermark(received_through_);
   }
   restored_ = false;
   OpenWith(welcome, welcome.resumed(),
@@ -241,12 +255,12 @@ void Session::StartNewSession() {
   // Incoming: the old peer state is gone; handlers still running for it
   // finish into the void (their DeliveryId has the old epoch).
   ++epoch_;
-  received_through_ = processed_through_ = 0;
+  received_through_ = 0;
+  processed_ = Watermark();
   ack_sent_through_ = 0;
   last_msg_id_ = 0;
   ack_repeat_ = false;
   running_.clear();
-  finished_ahead_.clear();
   unprocessed_.clear();
   unprocessed_bytes_ = 0;
   // Outgoing: calls not yet acked go back to the front of the send queue,
@@ -271,7 +285,7 @@ void Session::StartNewSession() {
 
 bool Session::AcceptIncomingSeq(uint64_t seq) {
   if (seq <= received_through_) {  // a retransmitted duplicate
-    if (seq <= processed_through_) ack_repeat_ = true;
+    if (seq <= processed_.through()) ack_repeat_ = true;
     return false;
   }
   if (seq != received_through_ + 1) {
@@ -555,17 +569,7 @@ void Session::Accept(uint64_t id, wire::Envelope envelope,
 }
 
 void Session::MarkCallDone(uint64_t id) {
-  if (id != calls_done_through_ + 1) {
-    calls_done_ahead_.insert(id);
-    return;
-  }
-  calls_done_through_ = id;
-  while (!calls_done_ahead_.empty() &&
-         *calls_done_ahead_.begin() == calls_done_through_ + 1) {
-    calls_done_through_ = *calls_done_ahead_.begin();
-    calls_done_ahead_.erase(calls_done_ahead_.begin());
-  }
-  effects_.calls_done_through = calls_done_through_;
+  if (calls_done_.Mark(id)) effects_.calls_done_through = calls_done_.through();
 }
 
 size_t Session::FrameLimit() const {
@@ -659,18 +663,9 @@ void Session::Stop(const absl::Status& status) {
 }
 
 void Session::MarkProcessed(uint64_t seq) {
-  if (seq != processed_through_ + 1) {
-    finished_ahead_.insert(seq);
-    return;
-  }
-  processed_through_ = seq;
-  while (!finished_ahead_.empty() &&
-         *finished_ahead_.begin() == processed_through_ + 1) {
-    processed_through_ = *finished_ahead_.begin();
-    finished_ahead_.erase(finished_ahead_.begin());
-  }
+  if (!processed_.Mark(seq)) return;
   while (!unprocessed_.empty() &&
-         unprocessed_.front().first <= processed_through_) {
+         unprocessed_.front().first <= processed_.through()) {
     unprocessed_bytes_ -= unprocessed_.front().second;
     unprocessed_.pop_front();
   }
@@ -733,8 +728,8 @@ void Session::Emit(EventType type, absl::Status status, uint64_t seq) {
 Effects Session::TakeEffects() { return std::exchange(effects_, Effects()); }
 
 uint64_t Session::SafeAckThrough() const {
-  if (unsent_reply_targets_.empty()) return processed_through_;
-  return std::min(processed_through_, *unsent_reply_targets_.begin() - 1);
+  if (unsent_reply_targets_.empty()) return processed_.through();
+  return std::min(processed_.through(), *unsent_reply_targets_.begin() - 1);
 }
 
 bool Session::AckDue() const {
@@ -810,7 +805,7 @@ SessionStats Session::stats() const {
   stats.unacked_bytes = unacked_bytes_;
   stats.pending_calls = pending_.size();
   stats.received_through = received_through_;
-  stats.processed_through = processed_through_;
+  stats.processed_through = processed_.through();
   stats.handlers_running = running_.size();
   stats.unprocessed_messages = unprocessed_.size();
   stats.unprocessed_bytes = unprocessed_bytes_;

@@ -121,6 +121,20 @@ struct Effects {
   uint64_t calls_done_through = 0;
 };
 
+// The highest n such that every id 1..n is marked, for marks that arrive
+// out of order.
+class Watermark {
+ public:
+  explicit Watermark(uint64_t through = 0) : through_(through) {}
+  // Marks `id`; true when the watermark moved.
+  bool Mark(uint64_t id);
+  uint64_t through() const { return through_; }
+
+ private:
+  uint64_t through_;
+  std::set<uint64_t> ahead_;  // marked above the watermark
+};
+
 class Session {
  public:
   explicit Session(SessionOptions options);
@@ -292,16 +306,14 @@ class Session {
   size_t peer_max_frame_bytes_ = 0;
   bool backpressured_ = false;  // kBackpressureWait sent, Resume not yet
   bool restored_ = false;       // see Restore()
-  // Calls done for good: every id <= calls_done_through_, and these above.
-  uint64_t calls_done_through_ = 0;
-  std::set<uint64_t> calls_done_ahead_;
+  Watermark calls_done_;        // calls done for good, by id
   absl::flat_hash_map<uint64_t, Pending> pending_;       // by call id
   std::set<std::pair<absl::Time, uint64_t>> deadlines_;  // (when, call id)
 
   // Incoming direction.
   uint64_t epoch_ = 1;  // bumped when a new session replaces the old one
   uint64_t received_through_ = 0;
-  uint64_t processed_through_ = 0;
+  Watermark processed_;            // incoming seqs whose handlers finished
   uint64_t ack_sent_through_ = 0;  // last ACK on the current connection
   uint64_t last_msg_id_ = 0;       // highest MSG.id received in order
   bool ack_repeat_ = false;        // a duplicate arrived: ack it again
@@ -309,7 +321,6 @@ class Session {
   // an ACK must not cover a call whose REPLY has not gone out before it.
   std::multiset<uint64_t> unsent_reply_targets_;
   absl::flat_hash_map<uint64_t, bool> running_;  // seq -> reply_wanted
-  std::set<uint64_t> finished_ahead_;            // finished above the mark
   // Incoming MSGs above processed_through_: (seq, payload bytes). They fill
   // this side's receive window until processed.
   std::deque<std::pair<uint64_t, size_t>> unprocessed_;

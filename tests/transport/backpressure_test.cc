@@ -21,6 +21,7 @@
 #include "gtest/gtest.h"
 #include "parley/client.h"
 #include "parley/server.h"
+#include "tests/util/calc_services.h"
 #include "tests/util/exactly_once.h"
 
 namespace parley {
@@ -28,15 +29,11 @@ namespace {
 
 using test::Num;
 using testutil::CallTally;
+using testutil::MakeNum;
 using testutil::Progress;
+using testutil::SendAccepted;
 
 constexpr absl::Duration kWait = absl::Seconds(60);
-
-Num MakeNum(int64_t value) {
-  Num num;
-  num.set_value(value);
-  return num;
-}
 
 // Hold() keeps each responder; FinishOldest() runs on the consumer thread.
 // Values are recorded per session in arrival order.
@@ -157,20 +154,6 @@ class FlowEvents {
   std::vector<EventType> types_ ABSL_GUARDED_BY(mu_);
 };
 
-// Sends `send` until it is accepted, waiting for progress while refused
-// with ResourceExhausted (a full send buffer, or a shut window under
-// kReject).
-absl::Status SendAccepted(const std::function<absl::Status()>& send,
-                          Progress& progress) {
-  absl::Time deadline = absl::Now() + kWait;
-  while (true) {
-    int64_t before = progress.count();
-    absl::Status status = send();
-    if (!absl::IsResourceExhausted(status)) return status;
-    if (!progress.AwaitAbove(before, deadline - absl::Now())) return status;
-  }
-}
-
 // The largest value a sampled counter reached.
 struct Peak {
   void Note(size_t value) {
@@ -226,7 +209,7 @@ TEST_P(SlowConsumer, ProducerStaysInsideTheWindowAndEverythingArrivesOnce) {
             refused += absl::IsResourceExhausted(s);
             return s;
           },
-          progress);
+          progress, kWait);
       ASSERT_TRUE(sent.ok()) << "call " << i << ": " << sent;
       sample();
     }
@@ -304,7 +287,7 @@ TEST(ManyProducers, ServerBuffersStayBoundedAndNoProducerStarves) {
       for (int i = 0; i < kCallsEach; ++i) {
         absl::Status sent = SendAccepted(
             [&] { return stub.Hold(MakeNum(i), tallies[p]->Message(i)); },
-            progress);
+            progress, kWait);
         ASSERT_TRUE(sent.ok())
             << "producer " << p << " call " << i << ": " << sent;
       }

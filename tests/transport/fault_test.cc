@@ -42,6 +42,7 @@ using testutil::MakeNum;
 using testutil::OrderReport;
 using testutil::Progress;
 using testutil::Recorder;
+using testutil::SendAccepted;
 
 constexpr absl::Duration kWait = absl::Seconds(30);
 // Generous ack deadline for every call: under cuts a call may need many
@@ -122,19 +123,6 @@ class EventLog {
   absl::Mutex mu_;
   std::vector<Entry> entries_ ABSL_GUARDED_BY(mu_);
 };
-
-// Calls `send` until it is accepted: while the send window is full
-// (ResourceExhausted) it waits for some call to complete.
-absl::Status SendAccepted(const std::function<absl::Status()>& send,
-                          Progress& progress) {
-  absl::Time deadline = absl::Now() + kWait;
-  while (true) {
-    int64_t before = progress.count();
-    absl::Status status = send();
-    if (!absl::IsResourceExhausted(status)) return status;
-    if (!progress.AwaitAbove(before, deadline - absl::Now())) return status;
-  }
-}
 
 class CalcService : public test::Calc::Service {
  public:
@@ -315,7 +303,7 @@ TEST(Fault, ExactlyOnceInOrderBothWaysUnderCuts) {
             return to_client.Triple(MakeNum(i), triples.Request<Num>(i, 3 * i),
                                     kAckWithin);
           },
-          progress);
+          progress, kWait);
     }
   });
   for (int i = 0; i < n && note_refused.ok(); ++i) {
@@ -323,7 +311,7 @@ TEST(Fault, ExactlyOnceInOrderBothWaysUnderCuts) {
         [&] {
           return to_server.Note(MakeNum(i), notes.Message(i), kAckWithin);
         },
-        progress);
+        progress, kWait);
   }
   server_side.join();
   ASSERT_TRUE(note_refused.ok()) << note_refused << "\n" << rig.Describe();

@@ -25,6 +25,16 @@ bool Progress::AwaitAbove(int64_t before, absl::Duration timeout) {
   return mu_.AwaitWithTimeout(absl::Condition(&more), timeout);
 }
 
+absl::Status SendAccepted(const std::function<absl::Status()>& send,
+                          Progress& progress, absl::Duration patience) {
+  while (true) {
+    int64_t before = progress.count();
+    absl::Status status = send();
+    if (!absl::IsResourceExhausted(status)) return status;
+    if (!progress.AwaitAbove(before, patience)) return status;
+  }
+}
+
 CallTally::CallTally(int64_t n, Progress* progress)
     : progress_(progress), runs_(n, 0), failures_(n) {}
 

@@ -46,6 +46,12 @@ class Progress {
   int64_t count_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
+// Calls `send` until it is accepted. While it is refused with
+// ResourceExhausted (a full send buffer, or a shut window under kReject) it
+// waits for progress; after `patience` without any it returns the refusal.
+absl::Status SendAccepted(const std::function<absl::Status()>& send,
+                          Progress& progress, absl::Duration patience);
+
 // Completion callbacks by call index: each must run exactly once, OK.
 class CallTally {
  public:
