@@ -69,8 +69,12 @@ absl::Status DurableStore::Run(Op* op, std::vector<std::string>* obsolete) {
       running.meta = o->meta;
       o->record = EncodeMeta(running);
     }
-    sync |= o->sync ||
-            (o->kind != Op::kSync && options_.sync == SyncPolicy::kEveryWrite);
+    // Under kEveryWrite a MESSAGE is synced before its Append returns; an
+    // ACK need not be: losing one to a machine crash only makes the client
+    // send calls again that the peer then drops by id (or, in a new
+    // session, gets at least once).
+    sync |= o->sync || (o->kind == Op::kMessage &&
+                        options_.sync == SyncPolicy::kEveryWrite);
     bytes += o->record.size();
     batch.push_back(o);
   }

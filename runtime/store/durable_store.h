@@ -21,7 +21,8 @@
 // pending message is kept in memory; payloads are read back from disk.
 //
 // Sync policies (what OK from Append promises):
-//  - kEveryWrite: the record is fdatasync'ed. Concurrent Appends share one
+//  - kEveryWrite: the record is fdatasync'ed (MESSAGE records; an ACK rides
+//    along with the next sync). Concurrent Appends share one
 //    fdatasync (group commit: the first waiting caller writes and syncs the
 //    records of all callers queued behind it).
 //  - kInterval: the record is written to the OS (survives the process

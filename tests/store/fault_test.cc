@@ -152,6 +152,20 @@ TEST_F(FaultTest, SyncErrorSurfacesAsStatusAndLaterWritesFail) {
   EXPECT_EQ(Seqs(Pending(*store)), Range(1, 10));
 }
 
+TEST_F(FaultTest, AnAckIsNotSyncedOnItsOwnButWithTheNextMessage) {
+  auto store = Open(SyncPolicy::kEveryWrite);
+  for (uint64_t seq = 1; seq <= 3; ++seq) {
+    ASSERT_TRUE(store->Append(Msg(seq, 10)).ok());
+  }
+  ASSERT_TRUE(store->MarkAcked(2).ok());
+  store = CrashAndReopen(std::move(store));
+  EXPECT_EQ(Seqs(Pending(*store)), Range(1, 3));  // the ACK was lost
+  ASSERT_TRUE(store->MarkAcked(2).ok());
+  ASSERT_TRUE(store->Append(Msg(4, 10)).ok());  // syncs the ACK with it
+  store = CrashAndReopen(std::move(store));
+  EXPECT_EQ(Seqs(Pending(*store)), Range(3, 4));
+}
+
 TEST_F(FaultTest, CrashWhileSegmentsRotateKeepsEverySyncedMessage) {
   auto store = Open(SyncPolicy::kEveryWrite);
   for (uint64_t seq = 1; seq <= 400; ++seq) {
@@ -160,6 +174,9 @@ TEST_F(FaultTest, CrashWhileSegmentsRotateKeepsEverySyncedMessage) {
       ASSERT_TRUE(store->MarkAcked(seq - 25).ok());
     }
   }
+  // An ACK is not synced on its own under kEveryWrite (a lost one only
+  // means a resend); it is durable with the next sync.
+  ASSERT_TRUE(store->Sync().ok());
   ASSERT_GE(store->segment_numbers().back(), 4u);  // Rotated (and deleted).
   EXPECT_LE(store->segment_numbers().size(), 2u);
   store = CrashAndReopen(std::move(store));
