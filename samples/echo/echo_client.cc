@@ -12,20 +12,16 @@
 #include "absl/synchronization/mutex.h"
 #include "echo.parley.h"
 #include "parley/client.h"
+#include "sample.h"
 
 namespace {
-
-// Prints one whole line; the I/O thread prints notices concurrently.
-void PrintLine(const std::string& line) {
-  std::cout << line + "\n" << std::flush;
-}
 
 // The client's own service, which the server calls.
 class ListenerService : public echo::Listener::Service {
  public:
   void Notice(parley::CallContext&, const echo::Words& request,
               parley::Responder<google::protobuf::Empty> responder) override {
-    PrintLine("notice from server: " + request.text());
+    sample::PrintLine("notice from server: " + request.text());
     absl::MutexLock lock(&mu_);
     ++notices_;
     responder.Finish();
@@ -55,10 +51,8 @@ int main(int argc, char** argv) {
   parley::ClientOptions options;
   options.url = argv[1];
   parley::Client client(options);
-  absl::Status status = client.AddService(&listener);
-  if (status.ok()) status = client.Start();
-  if (status.ok()) status = client.WaitConnected(absl::Seconds(10));
-  if (!status.ok()) {
+  if (absl::Status status = sample::Connect(client, {&listener});
+      !status.ok()) {
     std::cerr << "echo_client: " << status << "\n";
     return 1;
   }
@@ -81,7 +75,8 @@ int main(int argc, char** argv) {
       ++failures;
       continue;
     }
-    PrintLine(absl::StrCat("reply #", shouted->count(), ": ", shouted->text()));
+    sample::PrintLine(
+        absl::StrCat("reply #", shouted->count(), ": ", shouted->text()));
   }
   if (!listener.WaitForNotices(static_cast<int>(lines.size()),
                                absl::Seconds(10))) {
@@ -89,7 +84,7 @@ int main(int argc, char** argv) {
     ++failures;
   }
   client.Stop();
-  PrintLine(failures == 0 ? "echo_client: all calls succeeded"
-                          : "echo_client: some calls failed");
+  sample::PrintLine(failures == 0 ? "echo_client: all calls succeeded"
+                                  : "echo_client: some calls failed");
   return failures == 0 ? 0 : 1;
 }

@@ -4,18 +4,14 @@
 //   echo_server [port]        (default 0: any free port)
 //
 // Prints "listening on <port>" once ready; stops on SIGINT or SIGTERM.
-#include <csignal>
 #include <cstdint>
-#include <cstdlib>
 #include <iostream>
-#include <string>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "echo.parley.h"
-#include "parley/server.h"
+#include "sample.h"
 
 namespace {
 
@@ -42,7 +38,7 @@ class EchoService : public echo::Echo::Service {
 
   void Say(parley::CallContext&, const echo::Words& request,
            parley::Responder<google::protobuf::Empty> responder) override {
-    std::cout << "client says: " << request.text() << std::endl;
+    sample::PrintLine("client says: " + request.text());
     responder.Finish();
   }
 
@@ -54,39 +50,6 @@ class EchoService : public echo::Echo::Service {
 }  // namespace
 
 int main(int argc, char** argv) {
-  uint32_t port = 0;
-  if (argc > 2 ||
-      (argc == 2 && (!absl::SimpleAtoi(argv[1], &port) || port > 65535))) {
-    std::cerr << "usage: echo_server [port]\n";
-    return 2;
-  }
-  // Block the stop signals before any thread starts, then wait for one.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-
-  EchoService service;
-  parley::ServerOptions options;
-  options.port = static_cast<uint16_t>(port);
-  options.on_event = [](const parley::Event& event) {
-    std::cout << "event: " << parley::EventTypeName(event.type) << " "
-              << event.peer
-              << (event.status.ok() ? "" : " " + event.status.ToString())
-              << std::endl;
-  };
-  parley::Server server(options);
-  absl::Status status = server.AddService(&service);
-  if (status.ok()) status = server.Start();
-  if (!status.ok()) {
-    std::cerr << "echo_server: " << status << "\n";
-    return 1;
-  }
-  std::cout << "listening on " << server.port() << std::endl;
-  int signal = 0;
-  sigwait(&stop_signals, &signal);
-  server.Stop();
-  std::cout << "echo_server stopped" << std::endl;
-  return 0;
+  EchoService echo;
+  return sample::Serve("echo_server", argc, argv, {&echo});
 }

@@ -1,0 +1,72 @@
+#include "sample.h"
+
+#include <csignal>
+#include <cstdint>
+#include <iostream>
+#include <string>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+
+namespace sample {
+
+void PrintLine(absl::string_view line) {
+  std::cout << absl::StrCat(line, "\n") << std::flush;
+}
+
+void PrintEvent(const parley::Event& event) {
+  PrintLine(absl::StrCat("event: ", parley::EventTypeName(event.type),
+                         event.peer.empty() ? "" : " ", event.peer,
+                         event.status.ok() ? "" : " ",
+                         event.status.ok() ? "" : event.status.ToString()));
+}
+
+int Serve(absl::string_view name, int argc, char** argv,
+          std::initializer_list<parley::Service*> services) {
+  uint32_t port = 0;
+  if (argc > 2 ||
+      (argc == 2 && (!absl::SimpleAtoi(argv[1], &port) || port > 65535))) {
+    std::cerr << "usage: " << name << " [port]\n";
+    return 2;
+  }
+  // Block the stop signals before any thread starts, then wait for one.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  parley::ServerOptions options;
+  options.port = static_cast<uint16_t>(port);
+  options.on_event = PrintEvent;
+  parley::Server server(options);
+  absl::Status status;
+  for (parley::Service* service : services) {
+    if (status.ok()) status = server.AddService(service);
+  }
+  if (status.ok()) status = server.Start();
+  if (!status.ok()) {
+    std::cerr << name << ": " << status << "\n";
+    return 1;
+  }
+  PrintLine(absl::StrCat("listening on ", server.port()));
+  int signal = 0;
+  sigwait(&stop_signals, &signal);
+  server.Stop();
+  PrintLine(absl::StrCat(name, " stopped"));
+  return 0;
+}
+
+absl::Status Connect(parley::Client& client,
+                     std::initializer_list<parley::Service*> services) {
+  for (parley::Service* service : services) {
+    if (absl::Status added = client.AddService(service); !added.ok()) {
+      return added;
+    }
+  }
+  if (absl::Status started = client.Start(); !started.ok()) return started;
+  return client.WaitConnected(absl::Seconds(10));
+}
+
+}  // namespace sample
