@@ -17,6 +17,10 @@
 #
 # Unlike protobuf_generate(), the rule re-runs when protoc-gen-parley is
 # rebuilt (DEPENDS on the plugin target), and when any of PROTOS changes.
+#
+# The same file serves the source tree and the installed package
+# (find_package(Parley) includes it): both define parley::runtime,
+# parley::protoc-gen-parley and PARLEY_PROTO_DIR.
 function(parley_generate)
   cmake_parse_arguments(ARG "" "TARGET" "PROTOS;IMPORT_DIRS" ${ARGN})
   if(NOT ARG_TARGET OR NOT ARG_PROTOS)
@@ -64,10 +68,10 @@ function(parley_generate)
       OUTPUT ${generated}
       COMMAND ${CMAKE_COMMAND} -E make_directory ${out_dir}
       COMMAND protobuf::protoc
-              --plugin=protoc-gen-parley=$<TARGET_FILE:protoc-gen-parley>
+              --plugin=protoc-gen-parley=$<TARGET_FILE:parley::protoc-gen-parley>
               --cpp_out=${out_dir} --parley_out=${out_dir}
               ${include_flags} ${proto}
-      DEPENDS ${protos} protoc-gen-parley protobuf::protoc
+      DEPENDS ${protos} parley::protoc-gen-parley protobuf::protoc
       COMMENT "protoc-gen-parley: ${name}"
       VERBATIM)
     list(APPEND outputs ${generated})
