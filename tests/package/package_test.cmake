@@ -40,7 +40,7 @@ step("configuring the consumer" ${CMAKE_COMMAND} -S ${CONSUMER_DIR}
      -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF)
 step("building the consumer" ${CMAKE_COMMAND} --build ${WORK_DIR}/build -j2)
 step("running the consumer" ${WORK_DIR}/build/greeter)
-foreach(expected "Hello, world!" "world waves")
+foreach(expected "Hello, world!" "world waves" "Hello, callbacks!")
   string(FIND "${output}" "${expected}" at)
   if(at EQUAL -1)
     message(FATAL_ERROR "the consumer did not print \"${expected}\":\n${output}")
