@@ -8,6 +8,7 @@
 // joined" / "* <who> left (<reason>)". At the end of stdin it leaves the
 // room and exits: 0 when every call succeeded.
 #include <iostream>
+#include <memory>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -46,15 +47,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   Feed feed;
-  parley::ClientOptions options;
-  options.url = argv[1];
-  parley::Client client(options);
-  if (absl::Status status = sample::Connect(client, {&feed}); !status.ok()) {
-    std::cerr << "chat_client: " << status << "\n";
-    return 1;
-  }
+  std::unique_ptr<parley::Client> client =
+      sample::Dial("chat_client", argv[1], {&feed});
+  if (client == nullptr) return 1;
 
-  chat::ChatRoom::Stub room(client.channel());
+  chat::ChatRoom::Stub room(client->channel());
   chat::Name name;
   name.set_name(argv[2]);
   absl::StatusOr<chat::Members> members = room.JoinBlocking(name);
@@ -92,7 +89,7 @@ int main(int argc, char** argv) {
     std::cerr << "chat_client: Leave failed: " << left << "\n";
     ++failures;
   }
-  client.Stop();
+  client->Stop();
   sample::PrintLine(absl::StrCat(name.name(), " left the room"));
   return failures == 0 ? 0 : 1;
 }

@@ -58,15 +58,23 @@ int Serve(absl::string_view name, int argc, char** argv,
   return 0;
 }
 
-absl::Status Connect(parley::Client& client,
-                     std::initializer_list<parley::Service*> services) {
+std::unique_ptr<parley::Client> Dial(
+    absl::string_view name, const std::string& url,
+    std::initializer_list<parley::Service*> services) {
+  parley::ClientOptions options;
+  options.url = url;
+  auto client = std::make_unique<parley::Client>(options);
+  absl::Status status;
   for (parley::Service* service : services) {
-    if (absl::Status added = client.AddService(service); !added.ok()) {
-      return added;
-    }
+    if (status.ok()) status = client->AddService(service);
   }
-  if (absl::Status started = client.Start(); !started.ok()) return started;
-  return client.WaitConnected(absl::Seconds(10));
+  if (status.ok()) status = client->Start();
+  if (status.ok()) status = client->WaitConnected(absl::Seconds(10));
+  if (!status.ok()) {
+    std::cerr << name << ": " << status << "\n";
+    return nullptr;
+  }
+  return client;
 }
 
 }  // namespace sample

@@ -1,6 +1,6 @@
 // What the sample programs share, so each sample shows only its own
 // services: printing whole lines, serving until a stop signal, and
-// connecting a client.
+// dialling a client.
 //
 //   int main(int argc, char** argv) {
 //     EchoService echo;
@@ -13,6 +13,8 @@
 #define PARLEY_SAMPLES_COMMON_SAMPLE_H_
 
 #include <initializer_list>
+#include <memory>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -37,10 +39,12 @@ void PrintEvent(const parley::Event& event);
 int Serve(absl::string_view name, int argc, char** argv,
           std::initializer_list<parley::Service*> services);
 
-// Registers `services` (which must outlive `client`), starts `client` and
-// waits until its session is open.
-absl::Status Connect(parley::Client& client,
-                     std::initializer_list<parley::Service*> services);
+// A client program's start: dials `url` hosting `services` (which must
+// outlive the client) and waits until the session is open. On failure
+// prints "<name>: <why>" to stderr and returns null.
+std::unique_ptr<parley::Client> Dial(
+    absl::string_view name, const std::string& url,
+    std::initializer_list<parley::Service*> services);
 
 }  // namespace sample
 

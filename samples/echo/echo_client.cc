@@ -5,6 +5,7 @@
 //
 // Exits 0 when every call succeeded and every notice arrived.
 #include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -48,16 +49,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   ListenerService listener;
-  parley::ClientOptions options;
-  options.url = argv[1];
-  parley::Client client(options);
-  if (absl::Status status = sample::Connect(client, {&listener});
-      !status.ok()) {
-    std::cerr << "echo_client: " << status << "\n";
-    return 1;
-  }
+  std::unique_ptr<parley::Client> client =
+      sample::Dial("echo_client", argv[1], {&listener});
+  if (client == nullptr) return 1;
 
-  echo::Echo::Stub stub(client.channel());
+  echo::Echo::Stub stub(client->channel());
   const std::vector<std::string> lines = {"hello", "parley", "over websockets"};
   int failures = 0;
   for (const std::string& line : lines) {
@@ -83,7 +79,7 @@ int main(int argc, char** argv) {
     std::cerr << "echo_client: the server's notices did not all arrive\n";
     ++failures;
   }
-  client.Stop();
+  client->Stop();
   sample::PrintLine(failures == 0 ? "echo_client: all calls succeeded"
                                   : "echo_client: some calls failed");
   return failures == 0 ? 0 : 1;

@@ -15,6 +15,7 @@
 // was as expected.
 #include <cstdint>
 #include <iostream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -81,15 +82,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   Subscriptions subscriptions;
-  parley::ClientOptions options;
-  options.url = argv[1];
-  parley::Client client(options);
-  if (absl::Status status = sample::Connect(client, {&subscriptions});
-      !status.ok()) {
-    std::cerr << "pubsub_client: " << status << "\n";
-    return 1;
-  }
-  pubsub::Broker::Stub broker(client.channel());
+  std::unique_ptr<parley::Client> client =
+      sample::Dial("pubsub_client", argv[1], {&subscriptions});
+  if (client == nullptr) return 1;
+  pubsub::Broker::Stub broker(client->channel());
 
   int failures = 0;
   auto check = [&failures](const absl::Status& status) {
@@ -140,7 +136,7 @@ int main(int argc, char** argv) {
       ++failures;
     }
   }
-  client.Stop();
+  client->Stop();
   int errors = subscriptions.errors();
   sample::PrintLine(absl::StrCat("pubsub_client: ", failures, " failed calls, ",
                                  errors, " out-of-order deliveries"));
