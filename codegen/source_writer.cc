@@ -53,9 +53,17 @@ const ListTemplate kMethodRow = {
     "},",
     ListBreak::kAlignOrBreak};
 
-// kMethodRow's second item, when it does not fit on a line of its own.
+// kMethodRow's second item on a line of its own.
 const ListTemplate kMethodRowInvoke = {
     " &Invoke<",
+    {"Service", "$request$", "$reply$", "&Service::$method$"},
+    ">},",
+    ListBreak::kAlignOrBreak};
+
+// kMethodRow when its second item does not fit on a line of its own: the
+// template arguments are aligned after `<` on the row's first line.
+const ListTemplate kMethodRowAligned = {
+    "{&$info$, &Invoke<",
     {"Service", "$request$", "$reply$", "&Service::$method$"},
     ">},",
     ListBreak::kAlignOrBreak};
@@ -123,17 +131,23 @@ void PrintStub(const ServiceModel& service, Printer* printer) {
   }
 }
 
-// One row of the method table: `{&kXMethod, &Invoke<...>},`, with the
-// template arguments broken as clang-format does when they do not fit.
+// One row of the method table: `{&kXMethod, &Invoke<...>},`, broken as
+// clang-format does when it does not fit: after the first item if the
+// second then fits on a line; else inside the template arguments, aligned
+// after `<` on the first line if they fit there, else after the first item
+// too.
 void PrintMethodRow(const MethodModel& method, Printer* printer) {
   Lines row = Layout(kMethodRow, method.vars, kRowIndent);
   // LayoutList breaks after the brace; clang-format keeps the first item
-  // there and breaks inside the template arguments instead.
+  // there instead.
   if (row.front() == "{" || !Fits(row, kColumnLimit - kRowIndent)) {
-    row = {Expand(method.vars, "{&$info$,")};
-    for (std::string& line :
-         Layout(kMethodRowInvoke, method.vars, kRowIndent)) {
-      row.push_back(std::move(line));
+    Lines invoke = Layout(kMethodRowInvoke, method.vars, kRowIndent);
+    Lines aligned = Layout(kMethodRowAligned, method.vars, kRowIndent);
+    if (invoke.size() > 1 && aligned.front().back() != '<') {
+      row = std::move(aligned);
+    } else {
+      row = {Expand(method.vars, "{&$info$,")};
+      row.insert(row.end(), invoke.begin(), invoke.end());
     }
   }
   PrintLines(printer, row);

@@ -107,9 +107,8 @@ absl::Span<const ::parley::MethodHandler> ChatRoom::Service::methods() const {
       {&kSayMethod,
        &Invoke<Service, Line, ::google::protobuf::Empty, &Service::Say>},
       {&kHistoryMethod, &Invoke<Service, Query, Lines, &Service::History>},
-      {&kLeaveMethod,
-       &Invoke<Service, ::google::protobuf::Empty, ::google::protobuf::Empty,
-               &Service::Leave>},
+      {&kLeaveMethod, &Invoke<Service, ::google::protobuf::Empty,
+                              ::google::protobuf::Empty, &Service::Leave>},
   };
   return kMethods;
 }
@@ -194,9 +193,8 @@ absl::Span<const ::parley::MethodHandler> ChatFeed::Service::methods() const {
   static const ::parley::MethodHandler kMethods[] = {
       {&kPostedMethod,
        &Invoke<Service, Line, ::google::protobuf::Empty, &Service::Posted>},
-      {&kAnnouncedMethod,
-       &Invoke<Service, Presence, ::google::protobuf::Empty,
-               &Service::Announced>},
+      {&kAnnouncedMethod, &Invoke<Service, Presence, ::google::protobuf::Empty,
+                                  &Service::Announced>},
   };
   return kMethods;
 }

@@ -85,9 +85,8 @@ absl::Span<const ::parley::MethodHandler> Broker::Service::methods() const {
   static const ::parley::MethodHandler kMethods[] = {
       {&kSubscribeMethod,
        &Invoke<Service, Topic, Subscribed, &Service::Subscribe>},
-      {&kUnsubscribeMethod,
-       &Invoke<Service, Topic, ::google::protobuf::Empty,
-               &Service::Unsubscribe>},
+      {&kUnsubscribeMethod, &Invoke<Service, Topic, ::google::protobuf::Empty,
+                                    &Service::Unsubscribe>},
       {&kPublishMethod,
        &Invoke<Service, Publication, Published, &Service::Publish>},
   };
@@ -145,9 +144,8 @@ absl::string_view Subscriber::Service::service_name() const {
 absl::Span<const ::parley::MethodHandler> Subscriber::Service::methods() const {
   using ::parley::internal::Invoke;
   static const ::parley::MethodHandler kMethods[] = {
-      {&kDeliverMethod,
-       &Invoke<Service, Delivery, ::google::protobuf::Empty,
-               &Service::Deliver>},
+      {&kDeliverMethod, &Invoke<Service, Delivery, ::google::protobuf::Empty,
+                                &Service::Deliver>},
   };
   return kMethods;
 }
