@@ -2,7 +2,8 @@
 # builds and runs CONSUMER_DIR against it, as a user would:
 #
 #   cmake -DBUILD_DIR=... -DCONSUMER_DIR=... -DWORK_DIR=...
-#         [-DBUILD_TYPE=...] [-DCXX=...] [-DCXX_FLAGS=...] -P package_test.cmake
+#         [-DBUILD_TYPE=...] [-DCXX=...] [-DCXX_FLAGS=...]
+#         [-DLINK_FLAGS=...] -P package_test.cmake
 foreach(var BUILD_DIR CONSUMER_DIR WORK_DIR)
   if(NOT DEFINED ${var})
     message(FATAL_ERROR "package_test.cmake: -D${var}=... is required")
@@ -36,7 +37,7 @@ endforeach()
 step("configuring the consumer" ${CMAKE_COMMAND} -S ${CONSUMER_DIR}
      -B ${WORK_DIR}/build -DCMAKE_PREFIX_PATH=${prefix}
      -DCMAKE_BUILD_TYPE=${BUILD_TYPE} -DCMAKE_CXX_COMPILER=${CXX}
-     -DCMAKE_CXX_FLAGS=${CXX_FLAGS}
+     -DCMAKE_CXX_FLAGS=${CXX_FLAGS} -DCMAKE_EXE_LINKER_FLAGS=${LINK_FLAGS}
      -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF)
 step("building the consumer" ${CMAKE_COMMAND} --build ${WORK_DIR}/build -j2)
 step("running the consumer" ${WORK_DIR}/build/greeter)
