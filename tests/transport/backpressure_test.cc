@@ -181,6 +181,9 @@ TEST_P(SlowConsumer, ProducerStaysInsideTheWindowAndEverythingArrivesOnce) {
   ASSERT_TRUE(server.AddService(&service).ok());
   ASSERT_TRUE(server.Start().ok());
 
+  // Declared before the client, which holds their callbacks.
+  Progress progress;
+  CallTally done(kCalls, &progress);
   FlowEvents events;
   ClientOptions client_options;
   client_options.url = absl::StrCat("ws://127.0.0.1:", server.port(), "/");
@@ -198,8 +201,6 @@ TEST_P(SlowConsumer, ProducerStaysInsideTheWindowAndEverythingArrivesOnce) {
     outstanding.Note(stats.outstanding_messages);
     pending.Note(stats.outstanding_messages + stats.queued_messages);
   };
-  Progress progress;
-  CallTally done(kCalls, &progress);
   test::Calc::Stub stub(client.channel());
   std::thread producer([&] {
     for (int i = 0; i < kCalls; ++i) {
@@ -268,9 +269,9 @@ TEST(ManyProducers, ServerBuffersStayBoundedAndNoProducerStarves) {
   ASSERT_TRUE(server.AddService(&service).ok());
   ASSERT_TRUE(server.Start().ok());
 
-  std::vector<std::unique_ptr<Client>> clients;
-  std::vector<std::unique_ptr<CallTally>> tallies;
   Progress progress;
+  std::vector<std::unique_ptr<CallTally>> tallies;  // outlive the clients
+  std::vector<std::unique_ptr<Client>> clients;
   for (int p = 0; p < kProducers; ++p) {
     ClientOptions options;
     options.url = absl::StrCat("ws://127.0.0.1:", server.port(), "/");
@@ -343,6 +344,7 @@ TEST(MessageLimits, CallAboveThePeersLimitFailsWithAStatusNamingIt) {
   ASSERT_TRUE(server.Start().ok());
   ClientOptions client_options;
   client_options.url = absl::StrCat("ws://127.0.0.1:", server.port(), "/");
+  CallTally queued(1), fits(1);  // outlive the client
   Client client(client_options);
   test::Calc::Stub stub(client.channel());
   test::Num big;
@@ -352,7 +354,6 @@ TEST(MessageLimits, CallAboveThePeersLimitFailsWithAStatusNamingIt) {
       99, std::string(100 << 10, 'x'));
   // Accepted before the handshake told the server's limit, then failed
   // instead of sent (the server would close the connection with 1009).
-  CallTally queued(1);
   ASSERT_TRUE(stub.Hold(big, queued.Message(0)).ok());
   ASSERT_TRUE(client.Start().ok());
   ASSERT_TRUE(client.WaitConnected(kWait).ok());
@@ -366,7 +367,6 @@ TEST(MessageLimits, CallAboveThePeersLimitFailsWithAStatusNamingIt) {
   EXPECT_NE(refused.message().find("peer's max_frame_bytes 65536"),
             std::string::npos);
   // The session is fine: a call that fits goes through.
-  CallTally fits(1);
   ASSERT_TRUE(stub.Hold(MakeNum(2), fits.Message(0)).ok());
   ASSERT_TRUE(service.FinishOldestWhenFull(1));
   EXPECT_TRUE(fits.AwaitAll(kWait)) << fits.Problems();

@@ -281,6 +281,10 @@ TEST(Fault, ExactlyOnceInOrderBothWaysUnderCuts) {
       EnvInt("PARLEY_FAULT_WINDOW", kWindow);
   server_options.flow.max_pending_messages =
       client_options.flow.max_pending_messages;
+  // Declared before the rig, so they outlive the clients whose callbacks
+  // refer to them even when an assertion ends the test early.
+  Progress progress;
+  CallTally notes(n, &progress), triples(n, &progress);
   Rig rig;
   ASSERT_TRUE(rig.Build(server_options, proxy_options, client_options).ok());
   ASSERT_TRUE(rig.StartClient().ok());
@@ -293,8 +297,6 @@ TEST(Fault, ExactlyOnceInOrderBothWaysUnderCuts) {
 
   rig.proxy->SetCutting(true);
   const absl::Time start = absl::Now();
-  Progress progress;
-  CallTally notes(n, &progress), triples(n, &progress);
   absl::Status triple_refused, note_refused;
   std::thread server_side([&] {
     for (int i = 0; i < n && triple_refused.ok(); ++i) {
@@ -385,15 +387,15 @@ TEST(Fault, DeadPeerIsNoticedWithinIntervalPlusTimeoutThenResumes) {
   client_options.reconnect.max_delay = absl::Milliseconds(200);
   // Dials during the blackhole hang in the opening handshake.
   client_options.connect_timeout = absl::Seconds(1);
+  constexpr int kBefore = 100, kTotal = 200;
+  CallTally notes(kTotal), triples(kTotal);  // outlive the rig's clients
   Rig rig;
   ASSERT_TRUE(rig.Build(server_options, proxy_options, client_options).ok());
   ASSERT_TRUE(rig.StartClient().ok());
 
-  constexpr int kBefore = 100, kTotal = 200;
   test::Calc::Stub to_server(rig.client->channel());
   ASSERT_TRUE(to_server.DoubleBlocking(MakeNum(1)).ok());
   test::Feed::Stub to_client(rig.calc.AwaitPeer());
-  CallTally notes(kTotal), triples(kTotal);
   for (int i = 0; i < kBefore; ++i) {
     ASSERT_TRUE(to_server.Note(MakeNum(i), notes.Message(i), kAckWithin).ok());
     ASSERT_TRUE(
@@ -473,9 +475,9 @@ TEST(Fault, ReconnectBackoffFollowsTheScheduleThenStops) {
   options.reconnect.jitter = 0.2;
   options.reconnect.max_attempts = 5;
   options.on_event = events.Callback();
+  CallTally pending(1);  // outlives the client, which holds its callback
   Client client(options);
   test::Calc::Stub stub(client.channel());
-  CallTally pending(1);
   // Accepted while not connected: queued, then failed when the client
   // gives up.
   ASSERT_TRUE(stub.Note(MakeNum(1), pending.Message(0), kAckWithin).ok());
@@ -538,18 +540,18 @@ TEST(Fault, GraceExpiryGivesANewSessionAndResendsUnackedCalls) {
   ClientOptions client_options;
   client_options.reconnect = FastReconnect();
   client_options.reconnect.max_delay = absl::Milliseconds(50);
+  constexpr int kFirst = 10, kTotal = 15;
+  CallTally notes(kTotal), doomed(1);  // outlive the rig's clients
   Rig rig;
   ASSERT_TRUE(rig.Build(server_options, proxy_options, client_options).ok());
   ASSERT_TRUE(rig.StartClient().ok());
 
   // Note 5 is delivered but never acked in the first session, so the
   // cumulative ack stops at 4 and 5..9 stay unacked.
-  constexpr int kFirst = 10, kTotal = 15;
   rig.calc.HoldFirstNote(5);
   test::Calc::Stub to_server(rig.client->channel());
   ASSERT_TRUE(to_server.DoubleBlocking(MakeNum(1)).ok());
   test::Feed::Stub old_peer(rig.calc.AwaitPeer());
-  CallTally notes(kTotal);
   for (int i = 0; i < kFirst; ++i) {
     ASSERT_TRUE(to_server.Note(MakeNum(i), notes.Message(i), kAckWithin).ok());
   }
@@ -561,7 +563,6 @@ TEST(Fault, GraceExpiryGivesANewSessionAndResendsUnackedCalls) {
   const absl::Time cut = absl::Now();
   ASSERT_EQ(rig.proxy->CutNow(), 1);
   // A call the server makes into the lost session fails when it ends.
-  CallTally doomed(1);
   ASSERT_TRUE(
       old_peer.Triple(MakeNum(7), doomed.Request<Num>(0, 21), kAckWithin).ok());
   for (int i = kFirst; i < kTotal; ++i) {  // queued while down
