@@ -312,13 +312,13 @@ class SessionFuzzer {
     const uint8_t index = in.Byte();
     const uint8_t outcome = in.Byte();
     const size_t size = in.U16() % kMaxPayload;
+    absl::StatusOr<std::string> result = std::string(size, 'r');
+    if (outcome % 4 == 0) {  // any bytes as the message, UTF-8 or not
+      result = absl::Status(static_cast<absl::StatusCode>(1 + outcome / 4 % 16),
+                            in.Bytes(size % 16));
+    }
     if (side.running.empty()) return;
     auto it = side.running.begin() + index % side.running.size();
-    absl::StatusOr<std::string> result = std::string(size, 'r');
-    if (outcome % 4 == 0) {
-      result = absl::Status(static_cast<absl::StatusCode>(1 + outcome / 4 % 16),
-                            "handler failed");
-    }
     side.s->Finish(it->id, std::move(result));
     if (!(outcome & 0x80)) side.running.erase(it);  // else: finished twice
   }

@@ -60,7 +60,9 @@ enum SessionOp : uint8_t {
   kInjectRaw,       // U16 n, n bytes: arbitrary bytes as a frame to the side
   kInjectEnvelope,  // count, envelopes (see MakeEnvelope): crafted frame
   kCall,            // method, flags, U16 payload size: the side calls
-  kFinish,          // index, outcome, U16 size: a handler finishes
+  kFinish,          // index, outcome, U16 n, [n % 16 bytes]: a handler
+                    // finishes (outcome % 4 == 0: an error, those bytes
+                    // its message; else n bytes of payload)
   kTick,            // steps: the clock moves steps * 50 ms (255: an hour)
   kStop,            // -: the side stops for good
   kRestartServer,   // -: the server forgets everything (new session id)
