@@ -49,7 +49,8 @@ int FuzzStore(const uint8_t* data, size_t size);
   } while (false)
 
 // FuzzSession's script. Byte 0 configures (bit 0: pings on; bit 1: the
-// client starts with the server's session id, so its first HELLO resumes).
+// client starts with the server's session id, so its first HELLO resumes;
+// bit 2: BackpressurePolicy::kReject; bits 4-6: receive window - 1).
 // Then each op byte: bit 7 picks the side it acts on (0 client, 1 server),
 // the rest (mod kSessionOps) the op. Arguments follow the op byte:
 enum SessionOp : uint8_t {

@@ -77,8 +77,8 @@ TEST_F(SessionTextTest, HandlerErrorThatIsNotUtf8ReachesTheCallerEscaped) {
   EXPECT_TRUE(errors_.empty()) << errors_[0];
   EXPECT_TRUE(closes_.empty());
   EXPECT_TRUE(client_->open());
-  EXPECT_EQ(client_->stats().unacked_messages, 0u);
-  EXPECT_EQ(server_->stats().unacked_messages, 0u);
+  EXPECT_EQ(client_->stats().unacked_envelopes, 0u);
+  EXPECT_EQ(server_->stats().unacked_envelopes, 0u);
 }
 
 TEST_F(SessionTextTest, StopReasonThatIsNotUtf8EndsThePeerSessionToo) {
