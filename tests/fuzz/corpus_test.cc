@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <ostream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -18,6 +19,8 @@ struct Target {
   const char* name;
   int (*run)(const uint8_t*, size_t);
 };
+
+void PrintTo(const Target& target, std::ostream* os) { *os << target.name; }
 
 class CorpusTest : public ::testing::TestWithParam<Target> {};
 
