@@ -110,6 +110,7 @@ wire::Envelope MakeEnvelope(FuzzInput& in, const Session& to) {
       break;
     case 1:
       e.mutable_welcome()->set_resumed(flag);
+      e.mutable_welcome()->set_peer_acked_through(Num(in, st.next_seq - 1));
       FillHandshake(in, to, version(), e.mutable_welcome());
       break;
     case 2: {
@@ -119,6 +120,7 @@ wire::Envelope MakeEnvelope(FuzzInput& in, const Session& to) {
       m->set_payload(in.Bytes(in.Byte()));
       m->set_reply_wanted(flag);
       m->set_ack_within_ms(in.Byte());
+      m->set_id(Num(in, st.received_through + 1));
       break;
     }
     case 3: {
