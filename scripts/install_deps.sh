@@ -10,6 +10,9 @@ packages=(
   libprotobuf-dev libprotoc-dev protobuf-compiler
   libwebsocketpp-dev libasio-dev libabsl-dev libssl-dev
   libgtest-dev libgmock-dev clang-format
+  # The libFuzzer targets (tests/fuzz): clang, and its fuzzer and sanitizer
+  # runtimes, which clang only recommends.
+  clang libclang-rt-14-dev
 )
 missing=()
 for p in "${packages[@]}"; do

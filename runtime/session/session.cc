@@ -630,7 +630,7 @@ void Session::Finish(DeliveryId id, absl::StatusOr<std::string> result) {
       reply->set_payload(std::move(*result));
     } else {
       reply->set_code(static_cast<int32_t>(result.status().code()));
-      reply->set_message(std::string(result.status().message()));
+      reply->set_message(wire::WireText(result.status().message()));
     }
     // A REPLY that does not fit in a frame would be refused by the peer
     // (close 1009) and resent on every resume, wedging the session: the
@@ -657,7 +657,7 @@ void Session::Stop(const absl::Status& status) {
   stopped_ = true;
   if (state_ != State::kDisconnected) {
     wire::Envelope envelope;
-    envelope.mutable_goodbye()->set_reason(std::string(status.message()));
+    envelope.mutable_goodbye()->set_reason(wire::WireText(status.message()));
     control_.push_back(std::move(envelope));
   }
 }

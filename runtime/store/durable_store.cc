@@ -206,10 +206,9 @@ absl::StatusOr<uint64_t> DurableStore::Append(const StoredMessage& message) {
     absl::MutexLock lock(&mu_);
     if (closed_ || !error_.ok()) return Run(&op, &obsolete);  // The error.
     op.seq = message.seq == 0 ? queued_next_seq_ : message.seq;
-    if (op.seq < queued_next_seq_) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("seq ", op.seq, " is not above the last appended seq ",
-                       queued_next_seq_ - 1));
+    if (absl::Status bad = CheckAppendSeq(op.seq, queued_next_seq_);
+        !bad.ok()) {
+      return bad;
     }
     if (message.seq == 0) {
       StoredMessage numbered = message;

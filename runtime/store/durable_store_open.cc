@@ -107,9 +107,8 @@ class DurableStore::Recovery {
       case RecordKind::kMessage: {
         uint64_t seq;
         if (!DecodeMessageSeq(record, &seq)) return bad("malformed MESSAGE");
-        if (seq < state.next_seq || seq == 0) {
-          return bad(
-              absl::StrCat("seq ", seq, " after seq ", state.next_seq - 1));
+        if (absl::Status s = CheckAppendSeq(seq, state.next_seq); !s.ok()) {
+          return bad(s.message());
         }
         if (offset > UINT32_MAX || record.size() > UINT32_MAX) {
           return bad("offset or size beyond 4 GiB");
@@ -126,13 +125,19 @@ class DurableStore::Recovery {
       case RecordKind::kAcked: {
         uint64_t through;
         if (!DecodeAcked(record, &through)) return bad("malformed ACKED");
+        if (through >= state.next_seq) return bad(AckedBeyond(through, state));
         s_->PopAcked(through);
         break;
       }
       case RecordKind::kMeta: {
         Checkpoint c;
-        if (!DecodeMeta(record, &c)) return bad("malformed META");
+        if (!DecodeMeta(record, &c) || c.next_seq == 0) {
+          return bad("malformed META");
+        }
         state.next_seq = std::max(state.next_seq, c.next_seq);
+        if (c.acked_through >= state.next_seq) {
+          return bad(AckedBeyond(c.acked_through, state));
+        }
         state.meta = std::move(c.meta);
         s_->PopAcked(c.acked_through);
         break;
@@ -142,6 +147,13 @@ class DurableStore::Recovery {
         break;
     }
     return absl::OkStatus();
+  }
+
+  // An ack of a seq never appended would swallow the next Append on the
+  // following reopen: the log is corrupt.
+  static std::string AckedBeyond(uint64_t through, const Checkpoint& state) {
+    return absl::StrCat("acked through seq ", through, " but the last seq is ",
+                        state.next_seq - 1);
   }
 
   DurableStore* const s_;

@@ -15,10 +15,7 @@ absl::StatusOr<uint64_t> MemoryStore::Append(const StoredMessage& message) {
   if (copy.seq == 0) copy.seq = next_seq_;
   const uint64_t seq = copy.seq;
   const size_t size = StoredSize(copy);
-  if (seq < next_seq_) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "seq ", seq, " is not above the last appended seq ", next_seq_ - 1));
-  }
+  if (absl::Status bad = CheckAppendSeq(seq, next_seq_); !bad.ok()) return bad;
   if (pending_bytes_ + size > capacity_bytes_) {
     return absl::ResourceExhaustedError(
         absl::StrCat("store full: ", pending_bytes_, " of ", capacity_bytes_,

@@ -58,6 +58,11 @@ struct StoreMeta {
 // (method + payload + a dozen bytes of framing), the same for every store.
 size_t StoredSize(const StoredMessage& message);
 
+// What every store's Append checks of the seq it is about to use, given
+// next_seq(): InvalidArgument unless it is at least next_seq and below
+// UINT64_MAX (so next_seq never wraps to 0).
+absl::Status CheckAppendSeq(uint64_t seq, uint64_t next_seq);
+
 class MessageStore {
  public:
   virtual ~MessageStore() = default;

@@ -1,5 +1,8 @@
 #include "runtime/store/record.h"
 
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
 namespace parley::store {
 namespace {
 
@@ -53,11 +56,46 @@ bool Expect(absl::string_view* in, RecordKind kind) {
 
 constexpr uint8_t kReplyWanted = 1;
 
+// A MESSAGE record's fields, viewing the record's bytes.
+struct MessageView {
+  uint64_t seq;
+  uint32_t ack_within_ms;
+  bool reply_wanted;
+  absl::string_view method;
+  absl::string_view payload;
+};
+
+bool ParseMessage(absl::string_view in, MessageView* m) {
+  uint64_t ack_within_ms;
+  if (!Expect(&in, RecordKind::kMessage) || !GetVarint(&in, &m->seq) ||
+      !GetVarint(&in, &ack_within_ms) || ack_within_ms > UINT32_MAX ||
+      in.empty()) {
+    return false;
+  }
+  m->ack_within_ms = static_cast<uint32_t>(ack_within_ms);
+  m->reply_wanted = (static_cast<uint8_t>(in.front()) & kReplyWanted) != 0;
+  in.remove_prefix(1);
+  if (!GetBytes(&in, &m->method)) return false;
+  m->payload = in;
+  return true;
+}
+
 }  // namespace
 
 size_t StoredSize(const StoredMessage& m) {
   return 1 + VarintLength(m.seq) + VarintLength(m.ack_within_ms) + 1 +
          VarintLength(m.method.size()) + m.method.size() + m.payload.size();
+}
+
+absl::Status CheckAppendSeq(uint64_t seq, uint64_t next_seq) {
+  if (seq < next_seq) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "seq ", seq, " is not above the last appended seq ", next_seq - 1));
+  }
+  if (seq == UINT64_MAX) {
+    return absl::InvalidArgumentError("seq space exhausted");
+  }
+  return absl::OkStatus();
 }
 
 std::string EncodeMessage(const StoredMessage& m) {
@@ -104,23 +142,20 @@ bool PeekKind(absl::string_view record, RecordKind* kind) {
 }
 
 bool DecodeMessageSeq(absl::string_view in, uint64_t* seq) {
-  return Expect(&in, RecordKind::kMessage) && GetVarint(&in, seq);
+  MessageView m;
+  if (!ParseMessage(in, &m)) return false;
+  *seq = m.seq;
+  return true;
 }
 
 bool DecodeMessage(absl::string_view in, StoredMessage* m) {
-  uint64_t ack_within_ms;
-  absl::string_view method;
-  if (!Expect(&in, RecordKind::kMessage) || !GetVarint(&in, &m->seq) ||
-      !GetVarint(&in, &ack_within_ms) || ack_within_ms > UINT32_MAX ||
-      in.empty()) {
-    return false;
-  }
-  m->ack_within_ms = static_cast<uint32_t>(ack_within_ms);
-  m->reply_wanted = (static_cast<uint8_t>(in.front()) & kReplyWanted) != 0;
-  in.remove_prefix(1);
-  if (!GetBytes(&in, &method)) return false;
-  m->method.assign(method.data(), method.size());
-  m->payload.assign(in.data(), in.size());
+  MessageView v;
+  if (!ParseMessage(in, &v)) return false;
+  m->seq = v.seq;
+  m->ack_within_ms = v.ack_within_ms;
+  m->reply_wanted = v.reply_wanted;
+  m->method.assign(v.method.data(), v.method.size());
+  m->payload.assign(v.payload.data(), v.payload.size());
   return true;
 }
 

@@ -43,6 +43,8 @@ std::string EncodeSeal();
 // Each returns false for a malformed record.
 bool PeekKind(absl::string_view record, RecordKind* kind);
 bool DecodeMessage(absl::string_view record, StoredMessage* message);
+// Checks the whole MESSAGE as DecodeMessage does, but copies nothing: a
+// record recovery indexes is one that ForEachPending can read back.
 bool DecodeMessageSeq(absl::string_view record, uint64_t* seq);
 bool DecodeAcked(absl::string_view record, uint64_t* through);
 bool DecodeMeta(absl::string_view record, Checkpoint* checkpoint);

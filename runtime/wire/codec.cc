@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/stubs/common.h"
 #include "google/protobuf/unknown_field_set.h"
 
 namespace parley::wire {
@@ -194,9 +195,17 @@ Envelope MakeError(const absl::Status& status, bool fatal) {
   Envelope envelope;
   Error* error = envelope.mutable_error();
   error->set_code(static_cast<int32_t>(status.code()));
-  error->set_message(std::string(status.message()));
+  error->set_message(WireText(status.message()));
   error->set_fatal(fatal);
   return envelope;
+}
+
+std::string WireText(absl::string_view text) {
+  if (google::protobuf::internal::IsStructurallyValidUTF8(
+          text.data(), static_cast<int>(text.size()))) {
+    return std::string(text);
+  }
+  return absl::CHexEscape(text);
 }
 
 absl::Status StatusFromWire(int32_t code, const std::string& message) {

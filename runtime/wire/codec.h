@@ -56,6 +56,11 @@ absl::string_view KindName(const Envelope& envelope);
 // Helpers that build the envelopes the session core sends.
 Envelope MakeError(const absl::Status& status, bool fatal);
 
+// `text` made fit for a string field (REPLY and ERROR messages, GOODBYE
+// reasons): kept when it is valid UTF-8, else C-escaped ("\xff"). A frame
+// with invalid UTF-8 in a string field does not parse at the peer.
+std::string WireText(absl::string_view text);
+
 // Status <-> (code, message) as carried by REPLY and ERROR.
 absl::Status StatusFromWire(int32_t code, const std::string& message);
 

@@ -94,6 +94,14 @@ TEST_P(ContractTest, SeqThatDoesNotIncreaseIsInvalidArgument) {
   EXPECT_EQ(store->next_seq(), 10u);
 }
 
+TEST_P(ContractTest, LastUint64SeqIsRefusedSoNextSeqNeverWraps) {
+  auto store = Make(1 << 20);
+  EXPECT_TRUE(absl::IsInvalidArgument(store->Append(Msg(UINT64_MAX)).status()));
+  ASSERT_TRUE(store->Append(Msg(UINT64_MAX - 1)).ok());
+  EXPECT_EQ(store->next_seq(), UINT64_MAX);
+  EXPECT_TRUE(absl::IsInvalidArgument(store->Append(Msg(0)).status()));
+}
+
 TEST_P(ContractTest, SeqZeroIsNumberedByTheStore) {
   auto store = Make(1 << 20);
   ASSERT_TRUE(store->Append(Msg(3)).ok());

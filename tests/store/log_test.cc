@@ -7,43 +7,13 @@
 #include "gtest/gtest.h"
 #include "runtime/store/log_reader.h"
 #include "runtime/store/log_writer.h"
+#include "runtime/store/testing/string_files.h"
 
 namespace parley::store::log {
 namespace {
 
-class StringDest : public WritableFile {
- public:
-  absl::Status Append(absl::string_view d) override {
-    contents.append(d.data(), d.size());
-    return absl::OkStatus();
-  }
-  absl::Status Flush() override { return absl::OkStatus(); }
-  absl::Status Sync() override { return absl::OkStatus(); }
-  absl::Status Preallocate(uint64_t, bool) override { return absl::OkStatus(); }
-  absl::Status Close() override { return absl::OkStatus(); }
-  std::string contents;
-};
-
-class StringSource : public SequentialFile, public RandomAccessFile {
- public:
-  explicit StringSource(const std::string& s) : contents_(s) {}
-  absl::Status Read(size_t n, absl::string_view* result, char*) override {
-    n = std::min(n, contents_.size() - pos_);
-    *result = absl::string_view(contents_).substr(pos_, n);
-    pos_ += n;
-    return absl::OkStatus();
-  }
-  absl::Status Read(uint64_t offset, size_t n, absl::string_view* result,
-                    char*) const override {
-    if (offset > contents_.size()) offset = contents_.size();
-    *result = absl::string_view(contents_).substr(offset, n);
-    return absl::OkStatus();
-  }
-
- private:
-  const std::string& contents_;
-  size_t pos_ = 0;
-};
+using ::parley::store::testing::StringDest;
+using ::parley::store::testing::StringSource;
 
 std::string Big(const std::string& partial, size_t n) {
   std::string s;

@@ -10,6 +10,8 @@
 #include "runtime/store/durable_store.h"
 #include "runtime/store/log_format.h"
 #include "runtime/store/log_reader.h"
+#include "runtime/store/log_writer.h"
+#include "runtime/store/record.h"
 #include "tests/store/store_test_util.h"
 
 namespace parley::store {
@@ -48,6 +50,16 @@ std::vector<std::pair<uint64_t, uint64_t>> RecordBounds(
     out.emplace_back(reader.last_record_offset(), reader.end_of_last_record());
   }
   return out;
+}
+
+// Writes `records`, each framed as one log record, as the file `path`.
+void WriteLog(const std::string& path,
+              const std::vector<std::string>& records) {
+  auto file = Env::Default()->NewWritableFile(path);
+  ASSERT_TRUE(file.ok()) << file.status();
+  log::Writer writer(file->get(), 0);
+  for (const std::string& r : records) ASSERT_TRUE(writer.AddRecord(r).ok());
+  ASSERT_TRUE((*file)->Close().ok());
 }
 
 class RecoveryTest : public ::testing::Test {
@@ -194,6 +206,45 @@ TEST_F(RecoveryTest, EmptyDirectoryAndForeignFilesOpenCleanly) {
   std::filesystem::create_directory(dir_.path());
   WriteFileOrDie(dir_.path() + "/README", "not a segment");
   EXPECT_EQ(PendingAfterOpen(), SeqList{});
+}
+
+// Found by fuzzing (tests/fuzz, store): a MESSAGE whose checksum is valid
+// but whose fields end after the seq was indexed, and Open succeeded; the
+// store then failed every ForEachPending. Recovery now checks the whole
+// record and refuses the directory.
+TEST_F(RecoveryTest, MessageWithValidChecksumButMalformedFieldsIsRefused) {
+  std::filesystem::create_directory(dir_.path());
+  const std::string segment = dir_.path() + "/000001.log";
+  const std::string cut_after_seq("\x01\x02", 2);
+  WriteLog(segment, {EncodeMeta(Checkpoint{}), EncodeMessage(Msg(1)),
+                     cut_after_seq, EncodeMessage(Msg(3))});
+  ExpectDataLossNaming("000001.log", RecordBounds(segment)[2].first);
+}
+
+// Found by fuzzing (tests/fuzz, store): an ACKED or META record acking a
+// seq never appended was taken as it was; the next Append then got a seq
+// at or below acked_through and was gone after the following reopen.
+TEST_F(RecoveryTest, AckBeyondTheLastAppendedSeqIsRefused) {
+  std::filesystem::create_directory(dir_.path());
+  const std::string segment = dir_.path() + "/000001.log";
+  Checkpoint meta_acking_ahead;
+  meta_acking_ahead.acked_through = 50;
+  const std::vector<std::vector<std::string>> logs = {
+      {EncodeMeta(Checkpoint{}), EncodeMessage(Msg(1)), EncodeAcked(2)},
+      {EncodeMeta(meta_acking_ahead)}};
+  for (const std::vector<std::string>& records : logs) {
+    WriteLog(segment, records);
+    ExpectDataLossNaming("000001.log", RecordBounds(segment).back().first);
+  }
+}
+
+// Found by fuzzing (tests/fuzz, store): a MESSAGE of seq 2^64-1 made
+// next_seq wrap to 0, after which Append reused seqs.
+TEST_F(RecoveryTest, SeqThatWouldWrapNextSeqIsRefused) {
+  std::filesystem::create_directory(dir_.path());
+  const std::string segment = dir_.path() + "/000001.log";
+  WriteLog(segment, {EncodeMeta(Checkpoint{}), EncodeMessage(Msg(UINT64_MAX))});
+  ExpectDataLossNaming("000001.log", RecordBounds(segment).back().first);
 }
 
 TEST_F(RecoveryTest, MillionPendingIndexIsCompactAndReopenIsFast) {

@@ -125,5 +125,15 @@ TEST(Codec, StatusSurvivesTheWire) {
   EXPECT_TRUE(absl::IsUnknown(StatusFromWire(99, "odd")));
 }
 
+// Found by fuzzing (tests/fuzz, session): a status message that is not
+// UTF-8 made a frame its peer could not parse.
+TEST(Codec, WireTextKeepsUtf8AndEscapesAnythingElse) {
+  EXPECT_EQ(WireText("plain, and \xc3\xa9 too"), "plain, and \xc3\xa9 too");
+  EXPECT_EQ(WireText("bad \xff byte"), "bad \\xff byte");
+  Envelope envelope = MakeError(absl::InternalError("\xc3("), false);
+  EXPECT_EQ(envelope.error().message(), "\\xc3(");
+  EXPECT_TRUE(DecodeFrame(EncodeFrame({envelope})).ok());
+}
+
 }  // namespace
 }  // namespace parley::wire
