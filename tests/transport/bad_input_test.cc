@@ -146,6 +146,15 @@ class BadInput : public ::testing::Test {
   std::unique_ptr<transport::WsClient> ws_;
 };
 
+TEST_F(BadInput, NonUtf8MethodIsAMalformedNameNotAParseFailure) {
+  // Text fields are bytes on the wire (no UTF-8 check, no libprotobuf log
+  // line per frame); the session validates the method name itself.
+  auto probe = Probe();
+  Send(*probe, wire::EncodeFrame({Hello(), Msg(1, "a.B/\xff\xfe", "")}));
+  ExpectFatalErrorAndClose(*probe, wire::kCloseProtocolError,
+                           "malformed method name");
+}
+
 TEST_F(BadInput, GarbageBytesGetAnErrorAndClose1007) {
   auto probe = Probe();
   Send(*probe, "\xff\xfe\xfd not a frame");
