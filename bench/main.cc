@@ -4,13 +4,18 @@
 // best through scripts/bench.sh:
 //
 //   parley_bench [--runs=5] [--only=oneway,acked,latency,idle]
+//                [--messages=N]   (per one-way trial; default by size)
 //
 // Scenario 5 (the durable buffer alone) is bench/store_bench.
+#include <sys/prctl.h>
+
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -22,6 +27,7 @@ namespace {
 
 struct Flags {
   int runs = 5;
+  int64_t messages = 0;           // per one-way trial; 0 = MessagesFor(payload)
   std::vector<std::string> only;  // empty = every scenario
   bool Wants(const std::string& scenario) const {
     if (only.empty()) return true;
@@ -33,7 +39,8 @@ struct Flags {
 };
 
 // Enough messages that a trial lasts a good fraction of a second.
-int64_t MessagesFor(size_t payload) {
+int64_t MessagesFor(const Flags& flags, size_t payload) {
+  if (flags.messages > 0) return flags.messages;
   return payload <= 64 ? 300000 : payload <= 1024 ? 100000 : 10000;
 }
 
@@ -45,7 +52,7 @@ std::string SizeName(size_t payload) {
 // Scenario 1: one-way, no ack, against the raw transport and gRPC streams.
 void OneWayScenario(const Flags& flags, Table& table) {
   for (size_t payload : {size_t{64}, size_t{1024}, size_t{65536}}) {
-    OneWay work{payload, MessagesFor(payload)};
+    OneWay work{payload, MessagesFor(flags, payload)};
     std::printf("1. one-way %s ...\n", SizeName(payload).c_str());
     std::fflush(stdout);
     auto m = MedianOfRounds(
@@ -69,7 +76,7 @@ void OneWayScenario(const Flags& flags, Table& table) {
 // Parley without; the durable rows wait for the durable buffer in Client.
 void AckedScenario(const Flags& flags, Table& table) {
   for (size_t payload : {size_t{64}, size_t{1024}}) {
-    OneWay work{payload, MessagesFor(payload)};
+    OneWay work{payload, MessagesFor(flags, payload)};
     std::printf("2. acked %s ...\n", SizeName(payload).c_str());
     std::fflush(stdout);
     auto m = MedianOfRounds(
@@ -137,6 +144,14 @@ void IdleScenario(const Flags& flags, Table& table) {
 }
 
 int Main(int argc, char** argv) {
+  if (argc >= 2 && absl::StartsWith(argv[1], "idle-")) {
+    // A child of the idle-sessions scenario: it goes with its parent.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  }
+  if (argc == 4 && std::strcmp(argv[1], "idle-clients") == 0) {
+    ConnectParleyIdle(static_cast<uint16_t>(std::stoi(argv[2])),
+                      std::stoi(argv[3]));
+  }
   if (argc == 3 && std::strcmp(argv[1], "idle-server") == 0) {
     if (std::strcmp(argv[2], "parley") == 0) ServeParleyIdle();
     if (std::strcmp(argv[2], "raw") == 0) ServeRawWsIdle();
@@ -147,11 +162,13 @@ int Main(int argc, char** argv) {
     absl::string_view arg = argv[i];
     if (absl::ConsumePrefix(&arg, "--runs=")) {
       flags.runs = std::stoi(std::string(arg));
+    } else if (absl::ConsumePrefix(&arg, "--messages=")) {
+      flags.messages = std::stoll(std::string(arg));
     } else if (absl::ConsumePrefix(&arg, "--only=")) {
       flags.only = absl::StrSplit(arg, ',');
     } else {
       Die(absl::StrCat("unknown flag ", argv[i],
-                       "; usage: parley_bench [--runs=5] "
+                       "; usage: parley_bench [--runs=5] [--messages=N] "
                        "[--only=oneway,acked,latency,idle]"));
     }
   }

@@ -2,6 +2,7 @@
 // parley::Clients calling it through the generated stub.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <memory>
@@ -134,20 +135,42 @@ std::vector<double> ParleyLatencies(int concurrency, int64_t calls,
 }
 
 IdleFigures ParleyIdle(int sessions) {
+  // Each Client has its own I/O thread and asio context (epoll, eventfd,
+  // timerfd and socket: four fds), so the clients are spread over child
+  // processes to stay under the fd limit.
+  constexpr int kClientsPerProcess = 2000;
   return MeasureIdle({"idle-server", "parley"}, sessions, [&](uint16_t port) {
-    auto clients = std::make_shared<std::vector<std::unique_ptr<Client>>>();
-    ClientOptions options;
-    options.url = absl::StrCat("ws://127.0.0.1:", port, "/");
-    for (int i = 0; i < sessions; ++i) {
-      clients->push_back(std::make_unique<Client>(options));
-      if (!clients->back()->Start().ok()) Die("parley client did not start");
+    auto children = std::make_shared<std::vector<std::unique_ptr<Child>>>();
+    for (int left = sessions; left > 0; left -= kClientsPerProcess) {
+      children->push_back(std::make_unique<Child>(std::vector<std::string>{
+          "idle-clients", std::to_string(port),
+          std::to_string(std::min(left, kClientsPerProcess))}));
     }
-    for (auto& client : *clients) {
-      absl::Status connected = client->WaitConnected(kTrialTimeout);
-      if (!connected.ok()) Die(connected.ToString());
+    for (auto& child : *children) {
+      if (child->ReadLine(kTrialTimeout) != "connected") {
+        Die("parley idle clients did not connect");
+      }
     }
-    return std::shared_ptr<void>(clients);
+    return std::shared_ptr<void>(children);
   });
+}
+
+void ConnectParleyIdle(uint16_t port, int sessions) {
+  RaiseFdLimit();
+  std::vector<std::unique_ptr<Client>> clients;
+  ClientOptions options;
+  options.url = absl::StrCat("ws://127.0.0.1:", port, "/");
+  for (int i = 0; i < sessions; ++i) {
+    clients.push_back(std::make_unique<Client>(options));
+    if (!clients.back()->Start().ok()) Die("parley client did not start");
+  }
+  for (auto& client : clients) {
+    absl::Status connected = client->WaitConnected(kTrialTimeout);
+    if (!connected.ok()) Die(connected.ToString());
+  }
+  std::printf("connected\n");
+  std::fflush(stdout);
+  for (;;) ::pause();
 }
 
 void ServeParleyIdle() {

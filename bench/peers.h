@@ -58,6 +58,10 @@ IdleFigures RawWsIdle(int sessions);
 // The child's side: serves on 127.0.0.1, prints its port, and serves until
 // killed.
 [[noreturn]] void ServeParleyIdle();
+// A client process of ParleyIdle (`parley_bench idle-clients <port> <n>`):
+// connects `sessions` parley::Clients, prints "connected", waits to be
+// killed.
+[[noreturn]] void ConnectParleyIdle(uint16_t port, int sessions);
 [[noreturn]] void ServeRawWsIdle();
 
 }  // namespace parley::bench
