@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -175,11 +176,18 @@ int Main(int argc, char** argv) {
   std::printf("fd limit raised to %ld; %d runs per figure (medians)\n",
               RaiseFdLimit(), flags.runs);
   Table table;
-  if (flags.Wants("oneway")) OneWayScenario(flags, table);
-  if (flags.Wants("acked")) AckedScenario(flags, table);
-  if (flags.Wants("latency")) LatencyScenario(flags, table);
-  if (flags.Wants("idle")) IdleScenario(flags, table);
-  table.Print();
+  // The table so far is printed after each scenario, so a scenario that
+  // dies does not take the earlier figures with it; the last is complete.
+  const std::vector<std::pair<const char*, void (*)(const Flags&, Table&)>>
+      scenarios = {{"oneway", OneWayScenario},
+                   {"acked", AckedScenario},
+                   {"latency", LatencyScenario},
+                   {"idle", IdleScenario}};
+  for (const auto& [name, run] : scenarios) {
+    if (!flags.Wants(name)) continue;
+    run(flags, table);
+    table.Print();
+  }
   return 0;
 }
 

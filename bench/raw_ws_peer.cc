@@ -79,21 +79,27 @@ class RawClient {
   RawClient() {
     Quiet(endpoint_);
     endpoint_.init_asio(&io_);
+    // As parley::ClientOptions::connect_timeout (websocketpp's is 5 s).
+    endpoint_.set_open_handshake_timeout(10000);
   }
   ~RawClient() {
     io_.stop();
     if (thread_.joinable()) thread_.join();
   }
-  // Before Start.
+  // Before Start, or on the client's thread. A failed dial is tried again
+  // (as a parley::Client re-dials), `attempts` times in all.
   WsClient::connection_ptr Dial(uint16_t port,
-                                websocketpp::open_handler on_open) {
+                                websocketpp::open_handler on_open,
+                                int attempts = 1) {
     websocketpp::lib::error_code ec;
     auto con = endpoint_.get_connection(
         absl::StrCat("ws://127.0.0.1:", port, "/"), ec);
     if (ec) Die(absl::StrCat("raw client: ", ec.message()));
-    con->set_open_handler(std::move(on_open));
-    con->set_fail_handler(
-        [](connection_hdl) { Die("raw client: dial failed"); });
+    con->set_open_handler(on_open);
+    con->set_fail_handler([this, port, on_open, attempts](connection_hdl) {
+      if (attempts <= 1) Die("raw client: dial failed");
+      Dial(port, on_open, attempts - 1);
+    });
     endpoint_.connect(con);
     return con;
   }
@@ -152,9 +158,12 @@ IdleFigures RawWsIdle(int sessions) {
     std::atomic<int> open{0};
     absl::Notification all_open;
     for (int i = 0; i < sessions; ++i) {
-      client->Dial(port, [&](connection_hdl) {
-        if (++open == sessions) all_open.Notify();
-      });
+      client->Dial(
+          port,
+          [&](connection_hdl) {
+            if (++open == sessions) all_open.Notify();
+          },
+          /*attempts=*/10);
     }
     client->Start();
     if (!all_open.WaitForNotificationWithTimeout(kTrialTimeout)) {
