@@ -146,10 +146,6 @@ std::vector<double> ClosedLoop(int concurrency, int64_t warmup, int64_t calls,
 
 void Table::Add(Row row) { rows_.push_back(std::move(row)); }
 
-void Table::AddMissing(std::string scenario, std::string why) {
-  missing_.emplace_back(std::move(scenario), std::move(why));
-}
-
 namespace {
 std::string Figure(double v, double bytes_per_unit) {
   std::string out = std::fabs(v) >= 100  ? absl::StrFormat("%.0f", v)
@@ -173,10 +169,6 @@ void Table::Print() const {
                 r.unit.c_str(), Figure(r.parley, r.bytes_per_unit).c_str(),
                 r.peer_name.c_str(), Figure(r.peer, r.bytes_per_unit).c_str(),
                 ratio.c_str(), r.target.c_str());
-  }
-  for (const auto& [scenario, why] : missing_) {
-    std::printf("| %s | | not measured: %s | | | | |\n", scenario.c_str(),
-                why.c_str());
   }
   std::fflush(stdout);
 }

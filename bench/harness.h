@@ -49,15 +49,12 @@ struct Row {
 class Table {
  public:
   void Add(Row row);
-  // A scenario that could not be measured, and why.
-  void AddMissing(std::string scenario, std::string why);
   // Prints every row as a Markdown table: scenario, Parley, peer, ratio
   // (Parley / peer), target.
   void Print() const;
 
  private:
   std::vector<Row> rows_;
-  std::vector<std::pair<std::string, std::string>> missing_;
 };
 
 // One measurement: its figures (e.g. {msg/s} or {p50, p99, p999}).

@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <utility>
@@ -49,13 +52,25 @@ class SinkService : public Sink::Service {
 };
 
 // A started server hosting `service`, and a client connected to it.
+// With `durable`, the client keeps a durable buffer under that sync policy
+// in a fresh directory, removed afterwards.
 struct Pair {
-  explicit Pair(SinkService* service) : server(ServerOptions()) {
+  explicit Pair(SinkService* service,
+                absl::optional<SyncPolicy> durable = absl::nullopt)
+      : server(ServerOptions()) {
     if (!server.AddService(service).ok() || !server.Start().ok()) {
       Die("parley server did not start");
     }
     ClientOptions options;
     options.url = absl::StrCat("ws://127.0.0.1:", server.port(), "/");
+    if (durable.has_value()) {
+      char dir[] = "/tmp/parley_bench_buffer.XXXXXX";
+      if (::mkdtemp(dir) == nullptr) Die("mkdtemp failed");
+      buffer_dir = dir;
+      options.buffer.dir = buffer_dir;
+      options.buffer.sync = *durable;
+      options.buffer.capacity_bytes = uint64_t{1} << 30;
+    }
     client = std::make_unique<Client>(options);
     if (!client->Start().ok() ||
         !client->WaitConnected(absl::Seconds(30)).ok()) {
@@ -65,8 +80,11 @@ struct Pair {
   ~Pair() {
     client->Stop();
     server.Stop();
+    client.reset();  // closes the buffer before its directory goes
+    if (!buffer_dir.empty()) std::filesystem::remove_all(buffer_dir);
   }
   Server server;
+  std::string buffer_dir;
   std::unique_ptr<Client> client;
 };
 
@@ -80,7 +98,7 @@ Blob MakeBlob(size_t payload) {
 
 double ParleyOneWay(const OneWay& work, const ParleySend& send) {
   SinkService service(work.count);
-  Pair pair(&service);
+  Pair pair(&service, send.durable);
   Sink::Stub stub(pair.client->channel());
   const Blob blob = MakeBlob(work.payload);
   CallOptions options;

@@ -12,7 +12,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "absl/types/optional.h"
 #include "bench/harness.h"
+#include "parley/options.h"
 
 namespace parley::bench {
 
@@ -29,6 +31,9 @@ struct ParleySend {
   // trial ends when the last callback ran (else when the server's handler
   // has seen the last message).
   bool acked = false;
+  // The client keeps a durable buffer with this sync policy (unset: calls
+  // kept in memory only).
+  absl::optional<SyncPolicy> durable;
 };
 
 // Each returns messages per second: `count` over the time from the first
