@@ -80,10 +80,15 @@ void AckedScenario(const Flags& flags, Table& table) {
     OneWay work{payload, MessagesFor(flags, payload)};
     std::printf("2. acked %s ...\n", SizeName(payload).c_str());
     std::fflush(stdout);
-    auto m = MedianOfRounds(
-        flags.runs,
-        {[&] { return std::vector<double>{ParleyOneWay(work, {true})}; },
-         [&] { return std::vector<double>{ParleyOneWay(work, {false})}; }});
+    auto m =
+        MedianOfRounds(flags.runs, {[&] {
+                                      return std::vector<double>{ParleyOneWay(
+                                          work, {true, absl::nullopt})};
+                                    },
+                                    [&] {
+                                      return std::vector<double>{ParleyOneWay(
+                                          work, {false, absl::nullopt})};
+                                    }});
     table.Add({absl::StrCat("2. acked ", SizeName(payload)), "msg/s", m[0][0],
                "Parley unacked", m[1][0], "ratio >= 0.8",
                static_cast<double>(payload)});
