@@ -2,7 +2,8 @@
 # Installs the Debian 12 packages Parley builds and tests with, if missing.
 # Runs as root (or via sudo). --no-install-recommends matters: recommends
 # would pull in Boost, and a missing ASIO_STANDALONE would then silently
-# build against Boost.Asio.
+# build against Boost.Asio. Extra package names given as arguments are
+# installed too (scripts/bench.sh: gRPC).
 set -euo pipefail
 
 packages=(
@@ -13,6 +14,7 @@ packages=(
   # The libFuzzer targets (tests/fuzz): clang, and its fuzzer and sanitizer
   # runtimes, which clang only recommends.
   clang libclang-rt-14-dev
+  "$@"
 )
 missing=()
 for p in "${packages[@]}"; do

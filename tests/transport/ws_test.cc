@@ -26,6 +26,7 @@
 #include "asio/write.hpp"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "runtime/transport/ws_config.h"
 #include "tests/transport/raw_text_client.h"
 #include "tests/transport/ws_test_util.h"
 
@@ -70,6 +71,32 @@ class WsTest : public ::testing::Test {
   IoLoop loop_;
   HandlerPool pool_;
 };
+
+// --- Client frame masking ------------------------------------------------
+
+TEST(MaskCopyTest, MatchesTheBytewiseMaskAtEveryLengthAndAlignment) {
+  const uint8_t key[4] = {0x12, 0x9a, 0xff, 0x01};
+  std::string source(80, '\0');
+  for (size_t i = 0; i < source.size(); ++i) {
+    source[i] = static_cast<char>(i * 37 + 5);
+  }
+  for (size_t offset = 0; offset < 8; ++offset) {
+    for (size_t n = 0; offset + n <= source.size(); ++n) {
+      const char* in = source.data() + offset;
+      std::string expected(n, '\0');
+      for (size_t i = 0; i < n; ++i) {
+        expected[i] = static_cast<char>(in[i] ^ key[i % 4]);
+      }
+      std::string out(n + 3, '-');  // unaligned output, bytes past n untouched
+      MaskCopy(in, n, out.data() + 3, key);
+      EXPECT_EQ(out.substr(3), expected) << "offset " << offset << " n " << n;
+      EXPECT_EQ(out.substr(0, 3), "---");
+      std::string in_place(in, n);
+      MaskCopy(in_place.data(), n, in_place.data(), key);
+      EXPECT_EQ(in_place, expected) << "in place, n " << n;
+    }
+  }
+}
 
 // --- IoLoop timers -------------------------------------------------------
 
