@@ -8,6 +8,8 @@
 
 #include <cstdint>
 
+#include "websocketpp/config/asio.hpp"
+#include "websocketpp/config/asio_client.hpp"
 #include "websocketpp/config/asio_no_tls.hpp"
 #include "websocketpp/config/asio_no_tls_client.hpp"
 
@@ -37,6 +39,20 @@ using ServerConfig = websocketpp::config::asio;
 struct ClientConfig : public websocketpp::config::asio_client {
   using rng_type = MaskRng;
 };
+
+// The same over TLS (OpenSSL through asio::ssl; contexts in ws_tls.h).
+using TlsServerConfig = websocketpp::config::asio_tls;
+struct TlsClientConfig : public websocketpp::config::asio_tls_client {
+  using rng_type = MaskRng;
+};
+
+// True for the TLS configs.
+template <typename Config>
+inline constexpr bool kIsTls = false;
+template <>
+inline constexpr bool kIsTls<TlsServerConfig> = true;
+template <>
+inline constexpr bool kIsTls<TlsClientConfig> = true;
 
 }  // namespace parley::transport
 
