@@ -62,6 +62,13 @@ class ClientCore final : public ClientCoreBase {
     // 5 s limits (config timeout_dns_resolve / timeout_connect).
     endpoint_.set_open_handshake_timeout(
         absl::ToInt64Milliseconds(options.open_timeout));
+    if constexpr (kIsTls<Config>) {
+      // Runs as get_connection creates the socket; an unusable context
+      // never gets that far (Connect refuses first).
+      endpoint_.set_tls_init_handler(
+          [context = tls_context_.value_or(nullptr)](
+              websocketpp::connection_hdl) { return context; });
+    }
     // Copied into every connection: the copies count them (see Idle).
     endpoint_.set_tcp_pre_init_handler(
         [witness = witness_,
@@ -124,15 +131,8 @@ class ClientCore final : public ClientCoreBase {
     if constexpr (kIsTls<Config>) {
       auto refusal = std::make_shared<std::string>();
       link->set_tls_refusal(refusal);
-      con->set_tls_init_handler(
-          [context = *tls_context_](websocketpp::connection_hdl) {
-            return context;
-          });
-      con->set_socket_init_handler(
-          [host = con->get_host(), verify = options_.tls.verify_peer, refusal](
-              websocketpp::connection_hdl, TlsStream& stream) {
-            VerifyServerAs(stream, host, verify, refusal);
-          });
+      VerifyServerAs(con->get_socket(), con->get_host(),
+                     options_.tls.verify_peer, std::move(refusal));
     }
     link->Attach();
     con->set_open_handler(
