@@ -40,9 +40,25 @@ struct ClientConfig : public websocketpp::config::asio_client {
   using rng_type = MaskRng;
 };
 
+// How long a TLS connection whose WebSocket close handshake is over waits
+// for the peer's close_notify (websocketpp's default: 5 s). Nothing is
+// left to read by then, and a peer that just drops the socket would hold
+// the connection (and a server's Stop) that long.
+inline constexpr long kTlsShutdownTimeoutMs = 200;
+
 // The same over TLS (OpenSSL through asio::ssl; contexts in ws_tls.h).
-using TlsServerConfig = websocketpp::config::asio_tls;
-struct TlsClientConfig : public websocketpp::config::asio_tls_client {
+template <typename Base>
+struct WithTlsShutdownTimeout : public Base {
+  struct transport_config : public Base::transport_config {
+    static const long timeout_socket_shutdown = kTlsShutdownTimeoutMs;
+  };
+  using transport_type =
+      websocketpp::transport::asio::endpoint<transport_config>;
+};
+struct TlsServerConfig
+    : public WithTlsShutdownTimeout<websocketpp::config::asio_tls> {};
+struct TlsClientConfig
+    : public WithTlsShutdownTimeout<websocketpp::config::asio_tls_client> {
   using rng_type = MaskRng;
 };
 
