@@ -39,6 +39,7 @@ inline constexpr size_t kMaxMessage = 64 << 10;
 inline constexpr size_t kMaxSessions = 4;
 inline constexpr size_t kMaxConnections = 6;
 inline constexpr size_t kMaxPendingRequests = 4;
+inline constexpr uint32_t kReceiveWindow = 16;
 inline constexpr absl::Duration kHandshakeTimeout = absl::Seconds(3);
 inline constexpr absl::Duration kHelloTimeout = absl::Seconds(3);
 inline constexpr char kAllowedOrigin[] = "https://app.example";
@@ -144,6 +145,7 @@ class Hostile : public ::testing::Test {
     options.max_sessions = kMaxSessions;
     options.max_connections = kMaxConnections;
     options.max_pending_requests = kMaxPendingRequests;
+    options.flow.receive_window = kReceiveWindow;
     options.handshake_timeout = kHandshakeTimeout;
     options.hello_timeout = kHelloTimeout;
     options.allowed_origins = {kAllowedOrigin};

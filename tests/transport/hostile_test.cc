@@ -76,6 +76,9 @@ TEST_F(Hostile, WelcomeSentToTheServerGetsAnErrorAndClose1002) {
   wire::Envelope welcome;
   welcome.mutable_welcome()->set_protocol_version(wire::kProtocolVersion);
   welcome.mutable_welcome()->set_session_id(std::string(16, 'x'));
+  welcome.mutable_welcome()->set_window(64);
+  welcome.mutable_welcome()->set_window_bytes(1 << 20);
+  welcome.mutable_welcome()->set_max_frame_bytes(1 << 20);
   Send(*probe, wire::EncodeFrame({Hello(), welcome}));
   ExpectFatalErrorAndClose(*probe, wire::kCloseProtocolError,
                            StatusCode::kFailedPrecondition,
@@ -237,6 +240,27 @@ TEST_F(Hostile, RequestsAboveMaxPendingAreRefusedWithResourceExhausted) {
                 .ack()
                 .through(),
             kMaxPendingRequests + 1);
+}
+
+TEST_F(Hostile, HelloWithATinyMaxFrameGetsAnErrorAndClose1002) {
+  auto probe = Probe();
+  wire::Envelope hello = Hello();
+  hello.mutable_hello()->set_max_frame_bytes(8);
+  Send(*probe, wire::EncodeFrame({hello}));
+  ExpectFatalErrorAndClose(*probe, wire::kCloseProtocolError,
+                           StatusCode::kInvalidArgument, "max_frame_bytes 8");
+}
+
+TEST_F(Hostile, CallsOverrunningTheCreditWindowGetAnErrorAndClose1008) {
+  auto probe = Probe();
+  std::vector<wire::Envelope> frame = {Hello()};
+  for (uint64_t seq = 1; seq <= kReceiveWindow + 1; ++seq) {
+    frame.push_back(Msg(seq, kHold, "", false));
+  }
+  Send(*probe, wire::EncodeFrame(frame));
+  ExpectFatalErrorAndClose(*probe, wire::kClosePolicyViolation,
+                           StatusCode::kResourceExhausted,
+                           "overran the receive window");
 }
 
 TEST_F(Hostile, PingFloodIsAnsweredPongForPing) {
