@@ -191,7 +191,8 @@ TEST_F(Hostile, ReplyToACallNeverMadeGetsANonFatalError) {
   wire::Envelope error = AwaitEnvelope(
       *probe, [](const wire::Envelope& e) { return e.has_error(); });
   EXPECT_FALSE(error.error().fatal());
-  EXPECT_EQ(error.error().message(), "REPLY to seq 42 never sent");
+  EXPECT_EQ(error.error().message(),
+            "REPLY to seq 42, which is no unacked call");
   EXPECT_EQ(probe->closes(), 0);
 }
 
