@@ -13,7 +13,8 @@ namespace parley::transport {
 namespace {
 
 // A context that speaks TLS 1.2 or later only.
-absl::StatusOr<TlsContextPtr> NewContext(asio::ssl::context::method method) {
+absl::StatusOr<TlsContextPtr> NewBareContext(
+    asio::ssl::context::method method) {
   auto context = std::make_shared<asio::ssl::context>(method);
   asio::error_code ec;
   context->set_options(
@@ -54,15 +55,23 @@ absl::Status LoadIdentity(asio::ssl::context& context, const TlsOptions& tls) {
   return absl::OkStatus();
 }
 
-}  // namespace
-
-absl::StatusOr<TlsContextPtr> MakeServerTlsContext(const TlsOptions& tls) {
-  absl::StatusOr<TlsContextPtr> context =
-      NewContext(asio::ssl::context::tls_server);
+// A TLS 1.2+ context holding our own certificate, when configured.
+absl::StatusOr<TlsContextPtr> NewContext(asio::ssl::context::method method,
+                                         const TlsOptions& tls) {
+  absl::StatusOr<TlsContextPtr> context = NewBareContext(method);
   if (!context.ok()) return context.status();
   if (absl::Status loaded = LoadIdentity(**context, tls); !loaded.ok()) {
     return loaded;
   }
+  return context;
+}
+
+}  // namespace
+
+absl::StatusOr<TlsContextPtr> MakeServerTlsContext(const TlsOptions& tls) {
+  absl::StatusOr<TlsContextPtr> context =
+      NewContext(asio::ssl::context::tls_server, tls);
+  if (!context.ok()) return context.status();
   if (!tls.ca_file.empty()) {
     asio::error_code ec;
     if ((*context)->load_verify_file(tls.ca_file, ec); ec) {
@@ -76,11 +85,8 @@ absl::StatusOr<TlsContextPtr> MakeServerTlsContext(const TlsOptions& tls) {
 
 absl::StatusOr<TlsContextPtr> MakeClientTlsContext(const TlsOptions& tls) {
   absl::StatusOr<TlsContextPtr> context =
-      NewContext(asio::ssl::context::tls_client);
+      NewContext(asio::ssl::context::tls_client, tls);
   if (!context.ok()) return context.status();
-  if (absl::Status loaded = LoadIdentity(**context, tls); !loaded.ok()) {
-    return loaded;
-  }
   asio::error_code ec;
   if (tls.ca_file.empty()) {
     if ((*context)->set_default_verify_paths(ec); ec) {

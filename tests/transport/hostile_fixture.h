@@ -28,6 +28,7 @@
 #include "runtime/wire/close_codes.h"
 #include "runtime/wire/codec.h"
 #include "tests/transport/ws_test_util.h"
+#include "tests/util/calc_services.h"
 
 namespace parley::hostile {
 
@@ -46,11 +47,7 @@ inline constexpr char kAllowedOrigin[] = "https://app.example";
 // Notes the bystander sends before the hostile input, and again after.
 inline constexpr int kNotesEachSide = 5;
 
-inline Num MakeNum(int64_t value) {
-  Num num;
-  num.set_value(value);
-  return num;
-}
+using testutil::MakeNum;
 
 // "Authorization: Bearer <name>" is accepted as principal <name>.
 inline absl::StatusOr<PeerIdentity> BearerAuth(
@@ -88,17 +85,9 @@ class HostileService : public test::Calc::Service {
   // Keeps the call until ReleaseHeld.
   void Hold(CallContext&, const Num&,
             Responder<google::protobuf::Empty> responder) override {
-    absl::MutexLock lock(&mu_);
-    held_.push_back(std::move(responder));
+    held_.Keep(std::move(responder));
   }
-  void ReleaseHeld() {
-    std::vector<Responder<google::protobuf::Empty>> held;
-    {
-      absl::MutexLock lock(&mu_);
-      held.swap(held_);
-    }
-    for (auto& responder : held) responder.Finish();
-  }
+  void ReleaseHeld() { held_.ReleaseAll(); }
   std::vector<int64_t> notes(const std::string& principal) {
     absl::MutexLock lock(&mu_);
     return notes_[principal];
@@ -107,7 +96,7 @@ class HostileService : public test::Calc::Service {
  private:
   absl::Mutex mu_;
   std::map<std::string, std::vector<int64_t>> notes_ ABSL_GUARDED_BY(mu_);
-  std::vector<Responder<google::protobuf::Empty>> held_ ABSL_GUARDED_BY(mu_);
+  testutil::HeldCalls held_;
 };
 
 inline wire::Envelope Hello(const std::string& session_id = "",
