@@ -1,6 +1,6 @@
 // load: many concurrent clients against one server, every message acked.
 //
-//   load [clients=1000] [messages=1000]
+//   load [--clients=1000] [--messages=1000]
 //
 // Forks: the parent runs one Server (its memory is measured alone), the
 // child runs `clients` Clients (one I/O thread each). Every client sends
@@ -27,11 +27,11 @@
 #include <string>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/flags.h"
 #include "calc.parley.h"
 #include "parley/client.h"
 #include "parley/server.h"
@@ -159,10 +159,10 @@ int RunClients(uint16_t port, int64_t clients, int64_t messages) {
 
 int Main(int argc, char** argv) {
   int64_t clients = 1000, messages = 1000;
-  if ((argc > 1 && !absl::SimpleAtoi(argv[1], &clients)) ||
-      (argc > 2 && !absl::SimpleAtoi(argv[2], &messages)) || clients <= 0 ||
-      messages <= 0) {
-    std::fprintf(stderr, "usage: load [clients=1000] [messages=1000]\n");
+  if (!bench::ParseIntFlags(argc, argv,
+                            {{"clients", &clients}, {"messages", &messages}}) ||
+      clients <= 0 || messages <= 0) {
+    std::fprintf(stderr, "usage: load [--clients=1000] [--messages=1000]\n");
     return 2;
   }
   RaiseFdLimit();
