@@ -234,8 +234,14 @@ class Hostile : public ::testing::Test {
               std::string::npos)
         << received.back().error().message();
   }
+  // The bystander's session id (hex), once its kNewSession has arrived
+  // (it follows kConnected, which ends WaitConnected).
   std::string bystander_session() {
     absl::MutexLock lock(&mu_);
+    auto known = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return !bystander_session_.empty();
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&known), kWait);
     return bystander_session_;
   }
 
