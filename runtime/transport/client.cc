@@ -11,6 +11,7 @@
 #include "runtime/rpc/registry.h"
 #include "runtime/session/backoff.h"
 #include "runtime/store/durable_store.h"
+#include "runtime/transport/handshake.h"
 #include "runtime/transport/session_link.h"
 #include "runtime/transport/ws.h"
 
@@ -61,6 +62,9 @@ class Client::Impl {
       ws_options.max_message_bytes = options_.max_message_bytes;
       ws_options.open_timeout = options_.connect_timeout;
       ws_options.tcp_no_delay = true;  // see Server: sessions coalesce frames
+      ws_options.tls = options_.tls;
+      ws_options.headers = options_.headers;
+      ws_options.subprotocols = options_.subprotocols;
       ws_ = transport::WsClient::Create(loop_.get(), ws_options);
     }
     absl::Status dialled;
@@ -142,6 +146,9 @@ class Client::Impl {
       last_error_ = why;
     }
     if (link_->stopped()) return GiveUp(why);  // the server said GOODBYE
+    if (absl::optional<absl::Status> refused = Refusal(opened, code, reason)) {
+      return GiveUp(*refused);
+    }
     absl::optional<absl::Duration> delay = backoff_.Next();
     if (!delay.has_value()) {
       return GiveUp(absl::UnavailableError(
@@ -156,6 +163,23 @@ class Client::Impl {
       absl::Status dialled = Dial();
       if (!dialled.ok()) GiveUp(dialled);
     });
+  }
+
+  // A failed attempt that re-dialling cannot cure: a refused server
+  // certificate, or an HTTP refusal other than 429 and 5xx.
+  absl::optional<absl::Status> Refusal(bool opened, uint16_t code,
+                                       absl::string_view reason) const {
+    if (opened) return absl::nullopt;
+    const std::string what =
+        absl::StrCat("cannot connect to ", options_.url, ": ", reason);
+    if (code == transport::kCloseTlsFailed) {
+      return absl::UnauthenticatedError(what);
+    }
+    absl::optional<int> http = transport::RefusedHttpStatus(code);
+    if (!http.has_value() || transport::RefusalIsRetryable(*http)) {
+      return absl::nullopt;
+    }
+    return transport::RefusalStatus(*http, what);
   }
 
   // Loop thread: no more connections. Pending calls fail with `why`.

@@ -13,6 +13,7 @@
 #include "runtime/rpc/registry.h"
 #include "runtime/transport/session_link.h"
 #include "runtime/transport/ws.h"
+#include "runtime/wire/close_codes.h"
 #include "runtime/wire/codec.h"
 
 namespace parley {
@@ -72,6 +73,11 @@ class Server::Impl {
     // Sessions coalesce envelopes into frames themselves; Nagle on top
     // would hold a request behind a delayed TCP ack (~40 ms).
     ws_options.tcp_no_delay = true;
+    ws_options.tls = options_.tls;
+    ws_options.handshake_timeout = options_.handshake_timeout;
+    ws_options.max_connections = options_.max_connections;
+    ws_options.allowed_origins = options_.allowed_origins;
+    ws_options.authenticate = options_.authenticate;
     absl::StatusOr<std::unique_ptr<transport::WsServer>> ws =
         transport::WsServer::Start(loop_.get(), ws_options, [this] {
           return std::make_shared<Connection>(this);
@@ -119,21 +125,37 @@ class Server::Impl {
   }
 
  private:
-  // One accepted connection: bound to a session by its first message.
+  // One accepted connection: bound to a session by its first message,
+  // which must arrive within hello_timeout.
   class Connection : public transport::WsHandler {
    public:
     explicit Connection(Impl* server) : server_(server) {}
     void OnOpen(std::shared_ptr<transport::WsConnection> connection) override {
       connection_ = std::move(connection);
+      std::weak_ptr<transport::WsConnection> weak = connection_;
+      const absl::Duration timeout = server_->options_.hello_timeout;
+      hello_timer_ = server_->loop_->RunAfter(timeout, [weak, timeout] {
+        if (auto connection = weak.lock()) {
+          connection->Close(
+              wire::kClosePolicyViolation,
+              absl::StrCat("no HELLO within ", absl::FormatDuration(timeout)));
+        }
+      });
     }
     void OnBinary(absl::string_view bytes) override {
+      if (refused_) return;
       if (link_ == nullptr) {
-        link_ = server_->Route(RequestedSessionId(bytes));
+        hello_timer_.reset();
+        absl::StatusOr<std::shared_ptr<transport::SessionLink>> link =
+            server_->Route(RequestedSessionId(bytes), connection_->identity());
+        if (!link.ok()) return Refuse(link.status());
+        link_ = *std::move(link);
         link_->Attach(connection_);
       }
       link_->OnBinary(bytes);
     }
     void OnClose(uint16_t code, absl::string_view reason) override {
+      hello_timer_.reset();
       if (link_ != nullptr) {
         link_->Detach(connection_.get(), code, reason);
         server_->Released(link_);
@@ -142,22 +164,55 @@ class Server::Impl {
     }
 
    private:
+    // No session for this connection: a fatal ERROR saying why, then the
+    // close (1013 when the server is full, else 1008).
+    void Refuse(const absl::Status& status) {
+      refused_ = true;
+      connection_->Send(wire::EncodeFrame({wire::MakeError(status, true)}))
+          .IgnoreError();
+      connection_->Close(status.code() == absl::StatusCode::kResourceExhausted
+                             ? wire::kCloseTryAgainLater
+                             : wire::kClosePolicyViolation,
+                         std::string(status.message()));
+      if (server_->options_.on_event != nullptr) {
+        Event event = transport::MakeEvent(EventType::kError, status);
+        event.peer = connection_->RemoteEndpoint();
+        server_->options_.on_event(event);
+      }
+    }
+
     Impl* const server_;
     std::shared_ptr<transport::WsConnection> connection_;
     std::shared_ptr<transport::SessionLink> link_;
+    std::unique_ptr<transport::Timer> hello_timer_;
+    bool refused_ = false;
   };
 
   struct Entry {
     std::shared_ptr<transport::SessionLink> link;
     std::unique_ptr<transport::Timer> expiry;  // armed while detached
+    // Who opened the session; only the same principal may resume it.
+    std::shared_ptr<const PeerIdentity> identity;
   };
 
   // The session `id` names if the server still has it, else a new one.
-  std::shared_ptr<transport::SessionLink> Route(const std::string& id) {
+  // PermissionDenied when `identity` is not the session's principal;
+  // ResourceExhausted when a new session would exceed max_sessions.
+  absl::StatusOr<std::shared_ptr<transport::SessionLink>> Route(
+      const std::string& id, std::shared_ptr<const PeerIdentity> identity) {
     if (auto it = sessions_.find(id);
         it != sessions_.end() && !it->second.link->stopped()) {
+      if (it->second.identity->principal != identity->principal) {
+        return absl::PermissionDeniedError(
+            "this session belongs to another principal");
+      }
       it->second.expiry.reset();
       return it->second.link;
+    }
+    if (sessions_.size() >= options_.max_sessions) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("server holds max_sessions (", options_.max_sessions,
+                       "); try again later"));
     }
     session::SessionOptions session_options = transport::MakeSessionOptions(
         session::Role::kServer, options_.max_message_bytes, options_.flow,
@@ -166,7 +221,11 @@ class Server::Impl {
     std::string new_id = session_options.session_id;
     auto link = std::make_shared<transport::SessionLink>(
         loop_.get(), &registry_, std::move(session_options), options_.on_event);
-    sessions_[new_id].link = link;
+    link->set_identity(identity);
+    link->set_max_pending_requests(options_.max_pending_requests);
+    Entry& entry = sessions_[new_id];
+    entry.link = link;
+    entry.identity = std::move(identity);
     return link;
   }
 

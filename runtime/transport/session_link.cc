@@ -135,6 +135,14 @@ bool SessionLink::OnIoThread() const {
   return !stopped_ && loop_->OnLoopThread();
 }
 
+void SessionLink::set_identity(std::shared_ptr<const PeerIdentity> identity) {
+  identity_ = std::move(identity);
+}
+
+void SessionLink::set_max_pending_requests(size_t max) {
+  max_pending_requests_ = max;
+}
+
 void SessionLink::Attach(std::shared_ptr<WsConnection> connection) {
   std::shared_ptr<WsConnection> replaced;
   {
@@ -327,12 +335,25 @@ void SessionLink::Dispatch(session::Delivery delivery) {
                             absl::StrCat("no method ", delivery.method)));
     return;
   }
+  if (pending_requests_.load(std::memory_order_relaxed) >=
+      max_pending_requests_) {
+    Finish(delivery.id,
+           absl::ResourceExhaustedError(absl::StrCat(
+               "max_pending_requests (", max_pending_requests_,
+               ") calls of this session are in their handlers; retry later")));
+    return;
+  }
+  pending_requests_.fetch_add(1, std::memory_order_relaxed);
   std::weak_ptr<SessionLink> weak = weak_from_this();
   session::DeliveryId id = delivery.id;
   RawResponder responder([weak, id](absl::StatusOr<std::string> result) {
-    if (auto self = weak.lock()) self->Finish(id, std::move(result));
+    if (auto self = weak.lock()) {
+      self->pending_requests_.fetch_sub(1, std::memory_order_relaxed);
+      self->Finish(id, std::move(result));
+    }
   });
-  CallContext context{entry->handler->info, id.seq, shared_from_this()};
+  CallContext context{entry->handler->info, id.seq, shared_from_this(),
+                      identity_};
   entry->handler->invoke(entry->service, context, delivery.payload,
                          std::move(responder));
 }

@@ -14,6 +14,8 @@
 #ifndef PARLEY_RUNTIME_TRANSPORT_SESSION_LINK_H_
 #define PARLEY_RUNTIME_TRANSPORT_SESSION_LINK_H_
 
+#include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -25,6 +27,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "parley/auth.h"
 #include "parley/events.h"
 #include "parley/options.h"
 #include "parley/rpc.h"
@@ -57,6 +60,13 @@ class SessionLink : public Channel,
   absl::Status Call(const MethodInfo& method, std::string payload,
                     const CallOptions& options, RawDoneCallback done) override;
   bool OnIoThread() const override;
+
+  // Loop thread, before the first Attach: the identity every handler's
+  // CallContext carries (server), and how many delivered calls may be in
+  // their handlers at once; above it a call is answered ResourceExhausted
+  // without running (default: no limit).
+  void set_identity(std::shared_ptr<const PeerIdentity> identity);
+  void set_max_pending_requests(size_t max);
 
   // Loop thread: the session now runs on `connection` (a connection it
   // ran on before is dropped: its peer came back on a new one).
@@ -136,8 +146,14 @@ class SessionLink : public Channel,
   std::map<uint64_t, StoredCall> stored_ ABSL_GUARDED_BY(mu_);
   uint64_t next_stored_ ABSL_GUARDED_BY(mu_) = 0;  // next record to hand
 
+  // Handlers running: incremented on the loop thread, decremented by their
+  // responders (any thread).
+  std::atomic<size_t> pending_requests_{0};
+
   // Loop thread only.
   bool ever_opened_ = false;
+  std::shared_ptr<const PeerIdentity> identity_;
+  size_t max_pending_requests_ = SIZE_MAX;
   std::unique_ptr<Timer> deadline_timer_;
   std::unique_ptr<Timer> drain_timer_;  // armed while above the mark
   absl::Time armed_deadline_ = absl::InfiniteFuture();

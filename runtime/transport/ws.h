@@ -21,11 +21,14 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "parley/auth.h"
 #include "runtime/wire/close_codes.h"
 
 namespace parley::transport {
@@ -86,6 +89,9 @@ class WsConnection {
   virtual size_t BufferedAmount() const = 0;
   // "127.0.0.1:54321".
   virtual std::string RemoteEndpoint() const = 0;
+  // Server: who the handshake check accepted (remote_address filled in);
+  // never null there. Client: null.
+  virtual std::shared_ptr<const PeerIdentity> identity() const = 0;
   virtual IoLoop& loop() const = 0;
 };
 
@@ -99,7 +105,10 @@ class WsHandler {
   virtual void OnBinary(absl::string_view bytes) = 0;
   // Called exactly once per connection attempt: after OnOpen when an open
   // connection ends (either side closed it, or the socket failed: code
-  // wire::kCloseAbnormal), or without OnOpen when the attempt failed.
+  // wire::kCloseAbnormal), or without OnOpen when the attempt failed:
+  // kCloseTlsFailed when the server's certificate failed verification,
+  // RefusedCloseCode(status) when the server answered with an HTTP error,
+  // else wire::kCloseAbnormal (see runtime/transport/handshake.h).
   virtual void OnClose(uint16_t code, absl::string_view reason) = 0;
 };
 
@@ -110,12 +119,25 @@ struct WsServerOptions {
   // Sets TCP_NODELAY on accepted sockets. Off by default: Nagle batches
   // small frames (measurably more throughput, same request/reply p50).
   bool tcp_no_delay = false;
+  // wss:// when tls.certificate_chain_file is set (parley/auth.h).
+  TlsOptions tls;
+  // The HTTP upgrade (and TLS handshake) must complete within this.
+  absl::Duration handshake_timeout = absl::Seconds(5);
+  // Upgraded connections held at once (open, or accepted and not yet
+  // open); the next upgrade is refused with 503.
+  size_t max_connections = 10000;
+  // Browsers' Origin header must be one of these (403 otherwise); empty =
+  // any. Requests without Origin pass (see OriginAllowed).
+  std::vector<std::string> allowed_origins;
+  // Accepts or refuses each upgrade; null = accept all (empty principal).
+  Authenticator authenticate;
 };
 
 class WsServer {
  public:
   using HandlerFactory = std::function<std::shared_ptr<WsHandler>()>;
   // Listens on options.host:options.port. `loop` must outlive the server.
+  // InvalidArgument when the TLS files cannot be loaded.
   // `factory` runs on the loop thread, once per connection whose WebSocket
   // handshake succeeded (just before that handler's OnOpen).
   static absl::StatusOr<std::unique_ptr<WsServer>> Start(
@@ -136,6 +158,12 @@ struct WsClientOptions {
   absl::Duration open_timeout = absl::Seconds(10);
   // Sets TCP_NODELAY on the dialled socket (see WsServerOptions).
   bool tcp_no_delay = false;
+  // For wss:// uris (parley/auth.h).
+  TlsOptions tls;
+  // Sent with every upgrade request (e.g. {"Authorization", "Bearer x"}).
+  std::vector<std::pair<std::string, std::string>> headers;
+  // Offered in Sec-WebSocket-Protocol, in this order.
+  std::vector<std::string> subprotocols;
 };
 
 class WsClient {
@@ -144,8 +172,8 @@ class WsClient {
   static std::unique_ptr<WsClient> Create(IoLoop* loop,
                                           const WsClientOptions& options);
   virtual ~WsClient() = default;
-  // Dials `uri` ("ws://127.0.0.1:port/path"). A malformed uri returns
-  // InvalidArgument; otherwise the outcome reaches `handler`.
+  // Dials `uri` ("ws://127.0.0.1:port/path" or "wss://..."). A malformed
+  // uri returns InvalidArgument; otherwise the outcome reaches `handler`.
   virtual absl::Status Connect(const std::string& uri,
                                std::shared_ptr<WsHandler> handler) = 0;
   // Closes every connection with wire::kCloseGoingAway (attempts still dialling

@@ -1,11 +1,7 @@
-// WsClient over websocketpp's asio client (no TLS), with a fast masking RNG.
-//
-// Lifetime: as for the server (ws_server.cc), the ClientCore owning the
-// websocketpp endpoint is retired to the loop and destroyed only once none
-// of its connections exists.
+// WsClient: ws:// and wss:// dialling (one ClientCore per scheme, the TLS
+// one made at the first wss:// uri), and the fast masking RNG.
 #include <array>
 #include <cstdint>
-#include <cstring>
 #include <memory>
 #include <random>
 #include <string>
@@ -14,14 +10,10 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/time/time.h"
 #include "openssl/rand.h"
+#include "runtime/transport/handshake.h"
 #include "runtime/transport/ws.h"
-#include "runtime/transport/ws_config.h"
-#include "runtime/transport/ws_link.h"
-#include "runtime/transport/ws_loop_impl.h"
-#include "websocketpp/client.hpp"
-#include "websocketpp/uri.hpp"
+#include "runtime/transport/ws_client_core.h"
 
 namespace parley::transport {
 namespace {
@@ -52,127 +44,77 @@ class MaskStream {
   size_t used_ = block_.size();
 };
 
-using Client = websocketpp::client<ClientConfig>;
-using ClientLink = WsLink<Client>;
+using internal::ClientCoreBase;
 
-// How long Stop waits for servers to answer the close handshake before it
-// drops the sockets.
-constexpr absl::Duration kStopGrace = absl::Seconds(2);
-
-class ClientCore {
+class WsClientImpl final : public WsClient {
  public:
-  ClientCore(IoLoop* loop, const WsClientOptions& options) : loop_(loop) {
-    // Nothing runs on the endpoint yet, so setting it up here is safe.
-    endpoint_.clear_access_channels(websocketpp::log::alevel::all);
-    endpoint_.clear_error_channels(websocketpp::log::elevel::all);
-    websocketpp::lib::error_code ec;
-    endpoint_.init_asio(&loop->impl()->context(), ec);  // fails only twice
-    endpoint_.set_max_message_size(options.max_message_bytes);
-    // Covers the HTTP upgrade; DNS and TCP connect have websocketpp's fixed
-    // 5 s limits (config timeout_dns_resolve / timeout_connect).
-    endpoint_.set_open_handshake_timeout(
-        absl::ToInt64Milliseconds(options.open_timeout));
-    // Copied into every connection: the copies count them (see Idle).
-    endpoint_.set_tcp_pre_init_handler(
-        [witness = witness_,
-         no_delay = options.tcp_no_delay](websocketpp::connection_hdl hdl) {
-          if (no_delay) SetNoDelay<Client>(hdl);
-        });
+  WsClientImpl(IoLoop* loop, const WsClientOptions& options)
+      : loop_(loop),
+        options_(options),
+        plain_(std::make_shared<internal::ClientCore<ClientConfig>>(loop,
+                                                                    options)) {}
+  ~WsClientImpl() override {
+    Stop();
+    absl::MutexLock lock(&mu_);
+    for (std::shared_ptr<ClientCoreBase>* core : {&plain_, &tls_}) {
+      if (*core == nullptr) continue;
+      ClientCoreBase* raw = core->get();
+      loop_->impl()->Retire(std::move(*core), [raw] { return raw->Idle(); });
+    }
   }
 
   absl::Status Connect(const std::string& uri,
-                       std::shared_ptr<WsHandler> handler) {
+                       std::shared_ptr<WsHandler> handler) override {
     if (handler == nullptr) return absl::InvalidArgumentError("null handler");
     const websocketpp::uri parsed(uri);
     if (!parsed.get_valid()) {
       return absl::InvalidArgumentError(
           absl::StrCat("malformed WebSocket uri \"", uri, "\""));
     }
-    if (parsed.get_scheme() != "ws") {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "unsupported scheme in \"", uri, "\": only ws:// (no TLS yet)"));
+    if (absl::Status headers = ValidateHeaders(options_.headers);
+        !headers.ok()) {
+      return headers;
     }
-    if (!links_.TryReserve()) {
-      return absl::FailedPreconditionError("WsClient is stopped");
+    std::shared_ptr<ClientCoreBase> core;
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopped_) return absl::FailedPreconditionError("WsClient is stopped");
+      if (parsed.get_scheme() == "ws") {
+        core = plain_;
+      } else if (parsed.get_scheme() == "wss") {
+        if (tls_ == nullptr)
+          tls_ = internal::MakeTlsClientCore(loop_, options_);
+        core = tls_;
+      } else {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "unsupported scheme in \"", uri, "\": ws:// or wss:// only"));
+      }
     }
-    // Always posted, so the handler never runs inside Connect.
-    loop_->Post([this, uri, handler = std::move(handler)]() mutable {
-      Dial(uri, std::move(handler));
-    });
-    return absl::OkStatus();
-  }
-
-  // As ServerCore::Stop.
-  void Stop() {
-    links_.BeginClosing();
-    links_.StopAll(
-        *loop_,
-        [this] { links_.CloseAll(wire::kCloseGoingAway, "client stopping"); },
-        "client stopped", kStopGrace);
-  }
-
-  // Loop thread; as ServerCore::Idle.
-  bool Idle() const { return witness_.use_count() <= 2; }
-
- private:
-  // Loop thread. Owns one reserved slot of links_.
-  void Dial(const std::string& uri, std::shared_ptr<WsHandler> handler) {
-    if (links_.closing()) {
-      links_.Release(nullptr);
-      handler->OnClose(wire::kCloseGoingAway, "client stopped before dialling");
-      return;
-    }
-    websocketpp::lib::error_code ec;
-    Client::connection_ptr con = endpoint_.get_connection(uri, ec);
-    if (ec) {
-      links_.Release(nullptr);
-      handler->OnClose(wire::kCloseAbnormal,
-                       absl::StrCat("connect failed: ", ec.message()));
-      return;
-    }
-    auto link = std::make_shared<ClientLink>(
-        loop_, con, std::move(handler),
-        [this](ClientLink* done) { links_.Release(done); });
-    link->Attach();
-    con->set_open_handler(
-        [link](websocketpp::connection_hdl hdl) { link->HandleOpen(hdl); });
-    links_.Add(link);
-    endpoint_.connect(con);
-  }
-
-  IoLoop* const loop_;
-  const std::shared_ptr<const char> witness_ = std::make_shared<const char>();
-  Client endpoint_;
-  LinkSet<ClientLink> links_;
-};
-
-class WsClientImpl final : public WsClient {
- public:
-  WsClientImpl(IoLoop* loop, const WsClientOptions& options)
-      : loop_(loop), core_(std::make_shared<ClientCore>(loop, options)) {}
-  ~WsClientImpl() override {
-    Stop();
-    ClientCore* raw = core_.get();
-    loop_->impl()->Retire(std::move(core_), [raw] { return raw->Idle(); });
-  }
-
-  absl::Status Connect(const std::string& uri,
-                       std::shared_ptr<WsHandler> handler) override {
-    return core_->Connect(uri, std::move(handler));
+    return core->Connect(uri, std::move(handler));
   }
 
   void Stop() override {
     absl::MutexLock lock(&stop_mu_);  // a second caller waits for the first
-    if (stopped_) return;
-    stopped_ = true;
-    core_->Stop();
+    std::shared_ptr<ClientCoreBase> plain, tls;
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopped_) return;
+      stopped_ = true;
+      plain = plain_;
+      tls = tls_;
+    }
+    plain->Stop();
+    if (tls != nullptr) tls->Stop();
   }
 
  private:
   IoLoop* const loop_;
-  std::shared_ptr<ClientCore> core_;
+  const WsClientOptions options_;
   absl::Mutex stop_mu_;
-  bool stopped_ ABSL_GUARDED_BY(stop_mu_) = false;
+  absl::Mutex mu_ ABSL_ACQUIRED_AFTER(stop_mu_);
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  std::shared_ptr<ClientCoreBase> plain_ ABSL_GUARDED_BY(mu_);
+  std::shared_ptr<ClientCoreBase> tls_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace

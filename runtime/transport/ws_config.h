@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <string>
 
+#include "websocketpp/config/asio.hpp"
+#include "websocketpp/config/asio_client.hpp"
 #include "websocketpp/config/asio_no_tls.hpp"
 #include "websocketpp/config/asio_no_tls_client.hpp"
 #include "websocketpp/frame.hpp"
@@ -48,6 +50,36 @@ struct ClientConfig : public websocketpp::config::asio_client {
 // as much CPU per payload byte as everything else together (callgrind:
 // docs/PERFORMANCE.md).
 void MaskCopy(const char* in, size_t n, char* out, const uint8_t key[4]);
+
+// How long a TLS connection whose WebSocket close handshake is over waits
+// for the peer's close_notify (websocketpp's default: 5 s). Nothing is
+// left to read by then, and a peer that just drops the socket would hold
+// the connection (and a server's Stop) that long.
+inline constexpr long kTlsShutdownTimeoutMs = 200;
+
+// The same over TLS (OpenSSL through asio::ssl; contexts in ws_tls.h).
+template <typename Base>
+struct WithTlsShutdownTimeout : public Base {
+  struct transport_config : public Base::transport_config {
+    static const long timeout_socket_shutdown = kTlsShutdownTimeoutMs;
+  };
+  using transport_type =
+      websocketpp::transport::asio::endpoint<transport_config>;
+};
+struct TlsServerConfig
+    : public WithTlsShutdownTimeout<websocketpp::config::asio_tls> {};
+struct TlsClientConfig
+    : public WithTlsShutdownTimeout<websocketpp::config::asio_tls_client> {
+  using rng_type = MaskRng;
+};
+
+// True for the TLS configs.
+template <typename Config>
+inline constexpr bool kIsTls = false;
+template <>
+inline constexpr bool kIsTls<TlsServerConfig> = true;
+template <>
+inline constexpr bool kIsTls<TlsClientConfig> = true;
 
 }  // namespace parley::transport
 

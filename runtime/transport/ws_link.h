@@ -25,6 +25,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "asio/ip/tcp.hpp"
+#include "runtime/transport/handshake.h"
 #include "runtime/transport/ws.h"
 #include "websocketpp/close.hpp"
 #include "websocketpp/common/connection_hdl.hpp"
@@ -140,10 +141,23 @@ class WsLink final : public WsConnection,
 
   // Set on the loop thread before OnOpen hands the connection out.
   std::string RemoteEndpoint() const override { return remote_endpoint_; }
+  std::shared_ptr<const PeerIdentity> identity() const override {
+    return identity_;
+  }
   IoLoop& loop() const override { return *loop_; }
 
   // Loop thread from here on.
   bool is_open() const { return phase_ == Phase::kOpen; }
+
+  // Before HandleOpen: what identity() returns.
+  void set_identity(std::shared_ptr<const PeerIdentity> identity) {
+    identity_ = std::move(identity);
+  }
+  // Before the attempt starts (TLS clients): where VerifyServerAs stores
+  // why it refused the server's certificate.
+  void set_tls_refusal(std::shared_ptr<const std::string> refusal) {
+    tls_refusal_ = std::move(refusal);
+  }
 
   // The handshake succeeded: the handler gets OnOpen.
   void HandleOpen(const websocketpp::connection_hdl& hdl) {
@@ -242,11 +256,23 @@ class WsLink final : public WsConnection,
     }
   }
 
-  // The attempt failed before it opened (client: dial or handshake).
+  // The attempt failed before it opened (client: dial or handshake). A
+  // refused certificate and an HTTP refusal get codes of their own (see
+  // WsHandler::OnClose).
   void HandleFail() {
     if (phase_ == Phase::kDone) return;
-    Finish(wire::kCloseAbnormal,
-           absl::StrCat("connect failed: ", con_->get_ec().message()));
+    const int http = con_->get_response_code();
+    if (tls_refusal_ != nullptr && !tls_refusal_->empty()) {
+      Finish(kCloseTlsFailed,
+             absl::StrCat("TLS: server certificate refused: ", *tls_refusal_));
+    } else if (http != 0 && http != 101) {
+      Finish(RefusedCloseCode(http),
+             absl::StrCat("server refused the handshake: HTTP ", http, " ",
+                          con_->get_response_msg()));
+    } else {
+      Finish(wire::kCloseAbnormal,
+             absl::StrCat("connect failed: ", con_->get_ec().message()));
+    }
   }
 
   void Finish(uint16_t code, absl::string_view reason) {
@@ -268,6 +294,8 @@ class WsLink final : public WsConnection,
   Phase phase_ = Phase::kConnecting;
   bool refused_ = false;
   std::string remote_endpoint_;
+  std::shared_ptr<const PeerIdentity> identity_;
+  std::shared_ptr<const std::string> tls_refusal_;
   // Any thread.
   std::atomic<bool> sendable_{false};
   std::atomic<size_t> posted_bytes_{0};
@@ -306,6 +334,7 @@ class LinkSet {
   }
 
   // Loop thread from here on.
+  size_t size() const { return links_.size(); }
   void Add(std::shared_ptr<Link> link) {
     Link* key = link.get();
     links_.emplace(key, std::move(link));

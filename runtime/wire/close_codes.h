@@ -16,6 +16,7 @@ inline constexpr uint16_t kCloseInvalidPayload = 1007;
 inline constexpr uint16_t kClosePolicyViolation = 1008;
 inline constexpr uint16_t kCloseMessageTooBig = 1009;
 inline constexpr uint16_t kCloseInternalError = 1011;
+inline constexpr uint16_t kCloseTryAgainLater = 1013;
 // Private-use range (RFC 6455 7.4.2): the peer did not answer a PING.
 inline constexpr uint16_t kClosePeerUnresponsive = 4000;
 

@@ -101,7 +101,7 @@ class FakeChannel : public parley::Channel {
         });
     for (const parley::MethodHandler& handler : service_->methods()) {
       if (std::strcmp(handler.info->full_name, method.full_name) == 0) {
-        parley::CallContext context{handler.info, ++seq_, nullptr};
+        parley::CallContext context{handler.info, ++seq_, nullptr, nullptr};
         handler.invoke(service_, context, payload, std::move(responder));
         return;
       }

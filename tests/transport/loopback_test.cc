@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "parley/client.h"
 #include "parley/server.h"
+#include "tests/util/calc_services.h"
 
 namespace parley {
 namespace {
@@ -45,25 +46,11 @@ class CalcService : public test::Calc::Service {
 
   void Hold(CallContext&, const Num&,
             Responder<google::protobuf::Empty> responder) override {
-    absl::MutexLock lock(&mu_);
-    held_.push_back(std::move(responder));
+    held_.Keep(std::move(responder));
   }
   // Finishes every held call, from this (non-I/O) thread.
-  void ReleaseHeld() {
-    std::vector<Responder<google::protobuf::Empty>> held;
-    {
-      absl::MutexLock lock(&mu_);
-      held.swap(held_);
-    }
-    for (auto& responder : held) responder.Finish();
-  }
-  bool AwaitHeld(size_t n) {
-    absl::MutexLock lock(&mu_);
-    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return held_.size() >= n;
-    };
-    return mu_.AwaitWithTimeout(absl::Condition(&enough), kWait);
-  }
+  void ReleaseHeld() { held_.ReleaseAll(); }
+  bool AwaitHeld(size_t n) { return held_.AwaitCount(n, kWait); }
 
   // The channel back to the first client that called.
   std::shared_ptr<Channel> AwaitPeer() {
@@ -87,7 +74,7 @@ class CalcService : public test::Calc::Service {
   absl::Mutex mu_;
   std::shared_ptr<Channel> peer_ ABSL_GUARDED_BY(mu_);
   std::vector<int64_t> notes_ ABSL_GUARDED_BY(mu_);
-  std::vector<Responder<google::protobuf::Empty>> held_ ABSL_GUARDED_BY(mu_);
+  testutil::HeldCalls held_;
 };
 
 class FeedService : public test::Feed::Service {

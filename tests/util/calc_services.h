@@ -1,6 +1,5 @@
 // tests/util/calc_services.h — header-only helpers typed on the test Calc
-// protos (tests/protos/calc.proto), shared by tests/transport/fault_test.cc
-// and bench/stress_fault.cc.
+// protos (tests/protos/calc.proto), shared by tests/transport/ and bench/.
 //
 // Header-only because each user generates calc.proto itself (calc_proto,
 // bench_calc_proto): include it where "calc.parley.h" is on the include
@@ -9,7 +8,11 @@
 #define PARLEY_TESTS_UTIL_CALC_SERVICES_H_
 
 #include <cstdint>
+#include <utility>
+#include <vector>
 
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "calc.parley.h"
 #include "tests/util/exactly_once.h"
 
@@ -31,6 +34,37 @@ class FeedService : public test::Feed::Service {
     responder.Finish(MakeNum(request.value() * 3));
   }
   Recorder triples;
+};
+
+// Message responders a test keeps (e.g. from Calc.Hold) until it releases
+// them. Thread-safe.
+class HeldCalls {
+ public:
+  void Keep(Responder<google::protobuf::Empty> responder) {
+    absl::MutexLock lock(&mu_);
+    held_.push_back(std::move(responder));
+  }
+  // Finishes every kept call, from the calling (non-I/O) thread.
+  void ReleaseAll() {
+    std::vector<Responder<google::protobuf::Empty>> held;
+    {
+      absl::MutexLock lock(&mu_);
+      held.swap(held_);
+    }
+    for (auto& responder : held) responder.Finish();
+  }
+  // Waits until at least `n` calls are kept.
+  bool AwaitCount(size_t n, absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return held_.size() >= n;
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<Responder<google::protobuf::Empty>> held_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace parley::testutil

@@ -12,7 +12,12 @@
 // Calls made while not connected are queued (bounded) and sent once a
 // handshake completes. An unexpected loss of the connection is followed by
 // re-dials on the `reconnect` schedule; the session resumes and nothing
-// accepted is lost or delivered twice (see docs/PROTOCOL.md).
+// accepted is lost or delivered twice (see docs/PROTOCOL.md). A refusal
+// that re-dialling cannot cure ends the client instead: a server
+// certificate that fails verification (Unauthenticated), or an upgrade the
+// server refused with HTTP 400, 401, 403 or 404 (InvalidArgument,
+// Unauthenticated, PermissionDenied, NotFound): WaitConnected returns it
+// and kStopped carries it (docs/SECURITY.md).
 //
 // Thread safety: AddService before Start; everything else is thread-safe.
 // Handlers, callbacks and events run on the client's single I/O thread.
@@ -22,9 +27,12 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "parley/auth.h"
 #include "parley/events.h"
 #include "parley/options.h"
 #include "parley/rpc.h"
@@ -33,7 +41,7 @@
 namespace parley {
 
 struct ClientOptions {
-  // "ws://host:port/path".
+  // "ws://host:port/path", or "wss://host:port/path" for TLS.
   std::string url;
   // Largest WebSocket message accepted from the server.
   size_t max_message_bytes = 16 << 20;
@@ -49,6 +57,18 @@ struct ClientOptions {
   DurableBufferOptions buffer;
   LivenessOptions liveness;
   EventCallback on_event;
+
+  // --- Identity (parley/auth.h, docs/SECURITY.md).
+  // For wss:// urls: the server's certificate is verified against
+  // tls.ca_file (default: the system's trust store) and the url's host
+  // unless tls.verify_peer is false; optional client certificate.
+  TlsOptions tls;
+  // Sent with every upgrade request, e.g. {{"Authorization", "Bearer x"}}.
+  // Start refuses with InvalidArgument a name that is not an HTTP token or
+  // a value holding CR, LF or NUL.
+  std::vector<std::pair<std::string, std::string>> headers;
+  // Offered in Sec-WebSocket-Protocol, in this order.
+  std::vector<std::string> subprotocols;
 };
 
 class Client {
@@ -66,13 +86,15 @@ class Client {
   // Opens the durable buffer, if any (FailedPrecondition naming the pid
   // when another process holds it, DataLoss naming file and offset for a
   // damaged log; its pending calls are queued to be sent again), then
-  // starts dialling. InvalidArgument for a malformed url; the connection's
-  // outcome arrives as events (or through WaitConnected).
+  // starts dialling. InvalidArgument for a malformed url, a bad header or
+  // an unreadable TLS file; the connection's outcome arrives as events (or
+  // through WaitConnected).
   absl::Status Start();
 
   // Blocks until the session is open: OK; Unavailable once the client gave
-  // up reconnecting (reconnect.max_attempts); DeadlineExceeded after
-  // `timeout`, naming the last connection error.
+  // up reconnecting (reconnect.max_attempts); the refusal that ended it
+  // (see above); DeadlineExceeded after `timeout`, naming the last
+  // connection error.
   absl::Status WaitConnected(absl::Duration timeout);
 
   // The calling end for generated stubs; valid for the Client's life.

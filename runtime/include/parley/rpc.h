@@ -137,6 +137,8 @@ class Responder<google::protobuf::Empty> {
   RawResponder raw_;
 };
 
+struct PeerIdentity;  // parley/auth.h
+
 // What a handler knows about the call it serves.
 struct CallContext {
   const MethodInfo* method;
@@ -145,6 +147,10 @@ struct CallContext {
   // The other end of this session, to call services it hosts. Stays valid
   // (calls fail with FailedPrecondition once the session is gone).
   std::shared_ptr<Channel> peer;
+  // Server: who the session's opening handshake was accepted as (the
+  // Authenticator's principal and subprotocol, the client's address); the
+  // same for every call of the session. Client: null.
+  std::shared_ptr<const PeerIdentity> identity;
 };
 
 class Service;

@@ -10,7 +10,12 @@
 //   server.Stop();
 //
 // A handler reaches the calling client's own services through
-// `context.peer` (see parley/rpc.h), e.g. to push a notice back.
+// `context.peer` (see parley/rpc.h), e.g. to push a notice back, and learns
+// who the client is from `context.identity` (see parley/auth.h).
+//
+// Exposed to the open internet, set `tls`, `authenticate` and (for
+// browser clients) `allowed_origins`; every limit below has a default
+// sized for one process serving thousands of clients (docs/SECURITY.md).
 //
 // Thread safety: AddService before Start; Start, Stop and port are
 // thread-safe. Handlers, callbacks and events run on the server's single
@@ -25,6 +30,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "parley/auth.h"
 #include "parley/events.h"
 #include "parley/options.h"
 #include "parley/rpc.h"
@@ -49,6 +56,35 @@ struct ServerOptions {
   absl::Duration session_grace = absl::Seconds(60);
   // Every event of every session; `Event::peer` names the client.
   EventCallback on_event;
+
+  // --- Who may connect (parley/auth.h, docs/SECURITY.md).
+  // Serves wss:// when tls.certificate_chain_file is set; Start then fails
+  // with InvalidArgument if a TLS file cannot be loaded.
+  TlsOptions tls;
+  // Accepts or refuses each opening handshake (refusal = its HTTP status);
+  // null = accept everyone with an empty principal.
+  Authenticator authenticate;
+  // Browsers' Origin header must equal one of these (else 403); empty =
+  // any origin. Requests without an Origin header pass.
+  std::vector<std::string> allowed_origins;
+
+  // --- Limits.
+  // The HTTP upgrade (and the TLS handshake) must finish within this, or
+  // the socket is closed (slow or idle clients cannot hold sockets).
+  absl::Duration handshake_timeout = absl::Seconds(5);
+  // A connection must send its HELLO within this after the upgrade, or it
+  // is closed with 1008.
+  absl::Duration hello_timeout = absl::Seconds(10);
+  // Upgraded connections held at once; the next upgrade gets HTTP 503
+  // (clients retry with backoff).
+  size_t max_connections = 10000;
+  // Sessions held at once, including those waiting out session_grace; a
+  // HELLO that would start one more gets a fatal RESOURCE_EXHAUSTED ERROR
+  // and close 1013 (try again later). Resuming is always allowed.
+  size_t max_sessions = 10000;
+  // Per session: calls delivered to handlers and not yet finished. A call
+  // above it is answered at once with RESOURCE_EXHAUSTED (not run).
+  size_t max_pending_requests = 1024;
 };
 
 class Server {
