@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <iostream>
 #include <string>
+#include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -16,8 +17,15 @@ void PrintLine(absl::string_view line) {
 }
 
 void PrintEvent(const parley::Event& event) {
+  std::string details;
+  if (event.type == parley::EventType::kReconnecting) {
+    details = absl::StrCat(" attempt ", event.attempt, " in ",
+                           absl::FormatDuration(event.delay));
+  } else if (event.type == parley::EventType::kNewSession) {
+    details = absl::StrCat(" session ", event.session_id);
+  }
   PrintLine(absl::StrCat("event: ", parley::EventTypeName(event.type),
-                         event.peer.empty() ? "" : " ", event.peer,
+                         event.peer.empty() ? "" : " ", event.peer, details,
                          event.status.ok() ? "" : " ",
                          event.status.ok() ? "" : event.status.ToString()));
 }
@@ -63,6 +71,12 @@ std::unique_ptr<parley::Client> Dial(
     std::initializer_list<parley::Service*> services) {
   parley::ClientOptions options;
   options.url = url;
+  return Dial(name, std::move(options), services);
+}
+
+std::unique_ptr<parley::Client> Dial(
+    absl::string_view name, parley::ClientOptions options,
+    std::initializer_list<parley::Service*> services) {
   auto client = std::make_unique<parley::Client>(options);
   absl::Status status;
   for (parley::Service* service : services) {

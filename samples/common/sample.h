@@ -28,7 +28,8 @@ namespace sample {
 // Writes `line` and a newline to stdout in one piece, flushed.
 void PrintLine(absl::string_view line);
 
-// Prints "event: <type> <peer> [status]".
+// Prints "event: <type> <peer> [details] [status]"; the details are a
+// Reconnecting event's attempt and delay, a NewSession's session id.
 void PrintEvent(const parley::Event& event);
 
 // A server program's main: `name [port]` (default 0: any free port).
@@ -44,6 +45,11 @@ int Serve(absl::string_view name, int argc, char** argv,
 // prints "<name>: <why>" to stderr and returns null.
 std::unique_ptr<parley::Client> Dial(
     absl::string_view name, const std::string& url,
+    std::initializer_list<parley::Service*> services);
+
+// The same with `options` (url, events, buffer, ...).
+std::unique_ptr<parley::Client> Dial(
+    absl::string_view name, parley::ClientOptions options,
     std::initializer_list<parley::Service*> services);
 
 }  // namespace sample

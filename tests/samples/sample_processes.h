@@ -8,8 +8,10 @@
 #ifndef PARLEY_TESTS_SAMPLES_SAMPLE_PROCESSES_H_
 #define PARLEY_TESTS_SAMPLES_SAMPLE_PROCESSES_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -24,13 +26,15 @@ inline constexpr absl::Duration kSampleTimeout = absl::Seconds(60);
 
 struct RunningServer {
   std::unique_ptr<Subprocess> process;
+  uint16_t port = 0;
   // "ws://127.0.0.1:<port>/"
   std::string url;
 };
 
-// Starts the server program at `path` on port 0 and returns once it
-// printed "listening on <port>".
-absl::StatusOr<RunningServer> StartServer(const std::string& path);
+// Starts the server program at `path` with `args` (by default on port 0)
+// and returns once it printed "listening on <port>".
+absl::StatusOr<RunningServer> StartServer(
+    const std::string& path, const std::vector<std::string>& args = {});
 
 // Succeeds once `process` printed a line containing `text`.
 ::testing::AssertionResult Prints(Subprocess& process, const std::string& text);
