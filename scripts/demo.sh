@@ -53,7 +53,7 @@ start_server() {
   local sample="$1"
   shift
   : >"$server_log"
-  "$build/samples/$sample/${sample}_server" "$@" >"$server_log" 2>&1 &
+  "$build/samples/$sample/${sample}_server" "$@" >"$server_log" 2>&1 3>&- &
   server_pid=$!
   port=""
   for _ in $(seq 100); do # it prints its port once it listens

@@ -19,8 +19,9 @@ void PrintLine(absl::string_view line) {
 void PrintEvent(const parley::Event& event) {
   std::string details;
   if (event.type == parley::EventType::kReconnecting) {
-    details = absl::StrCat(" attempt ", event.attempt, " in ",
-                           absl::FormatDuration(event.delay));
+    details = absl::StrCat(
+        " attempt ", event.attempt, " in ",
+        absl::FormatDuration(absl::Trunc(event.delay, absl::Milliseconds(1))));
   } else if (event.type == parley::EventType::kNewSession) {
     details = absl::StrCat(" session ", event.session_id);
   }
