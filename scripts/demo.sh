@@ -72,7 +72,7 @@ start_server() {
 stop_server() {
   local signal="${2:-TERM}" status=0
   kill "-$signal" "$server_pid"
-  wait "$server_pid" || status=$?
+  { wait "$server_pid"; } 2>/dev/null || status=$? # no "Killed" notice
   server_pid=""
   label "$1_server" <"$server_log"
   [[ "$signal" == KILL ]] || return $status
@@ -110,7 +110,7 @@ client_pid=$!
 exec 3>"$work/client_input" # the client sends until this closes
 await "$server_log" "recorded #5"
 stop_server events KILL
-say "events_server killed; the client keeps sending"
+say "events_server killed; the client keeps sending (its output follows when it ends)"
 await "$client_log" "event: Disconnected"
 await "$client_log" "(server away: kept in the durable buffer)"
 sleep 1 # a second without a server: readings pile up in the buffer
