@@ -1,6 +1,6 @@
 // Throughput as a function of the receive window W (issue #4).
 //
-//   window_bench [--n=200000] [--runs=3] [--payload=64]
+//   window_bench [--n=200000] [--runs=3] [--payload=64] [--window=W]
 //
 // One server and one client on loopback. The server's handler finishes
 // each one-way message at once and its receive window is W; the client
@@ -8,7 +8,7 @@
 // buffer allow (kQueue policy; a refused call waits for a completion).
 // Each figure is the median of `runs` runs: messages/s from the first send
 // to the last completion, and how often the producer saw
-// kBackpressureWait.
+// kBackpressureWait. --window measures one window instead of the sweep.
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -34,14 +34,17 @@ struct Flags {
   int64_t n = 200000;
   int64_t runs = 3;
   int64_t payload = 64;
+  int64_t window = 0;  // 0: the sweep
 };
 
 bool ParseFlags(int argc, char** argv, Flags* flags) {
   return bench::ParseIntFlags(argc, argv,
                               {{"n", &flags->n},
                                {"runs", &flags->runs},
-                               {"payload", &flags->payload}}) &&
-         flags->n > 0 && flags->runs > 0 && flags->payload >= 0;
+                               {"payload", &flags->payload},
+                               {"window", &flags->window}}) &&
+         flags->n > 0 && flags->runs > 0 && flags->payload >= 0 &&
+         flags->window >= 0 && flags->window <= UINT32_MAX;
 }
 
 class NoteService : public test::Calc::Service {
@@ -126,7 +129,7 @@ int Main(int argc, char** argv) {
   if (!ParseFlags(argc, argv, &flags)) {
     std::fprintf(stderr,
                  "usage: window_bench [--n=200000] [--runs=3] "
-                 "[--payload=64]\n");
+                 "[--payload=64] [--window=W]\n");
     return 2;
   }
   std::printf(
@@ -136,7 +139,9 @@ int Main(int argc, char** argv) {
       static_cast<long long>(flags.runs));
   std::printf("%8s  %12s  %10s  %s\n", "window", "msgs/s", "MB/s",
               "backpressure waits (median run)");
-  for (uint32_t window : {1u, 4u, 16u, 64u, 256u, 1024u, 4096u}) {
+  std::vector<uint32_t> windows = {1, 4, 16, 64, 256, 1024, 4096};
+  if (flags.window > 0) windows = {static_cast<uint32_t>(flags.window)};
+  for (uint32_t window : windows) {
     std::vector<RunResult> runs;
     for (int64_t r = 0; r < flags.runs; ++r) {
       RunResult run = RunOnce(window, flags);

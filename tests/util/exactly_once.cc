@@ -45,6 +45,10 @@ void CallTally::Record(int64_t index, const absl::Status& status) {
     if (runs_[index]++ == 0 || failures_[index].ok()) {
       failures_[index] = status;
     }
+    while (first_missing_ < static_cast<int64_t>(runs_.size()) &&
+           runs_[first_missing_] > 0) {
+      ++first_missing_;
+    }
     if (!status.ok() && failed_runs_++ == 0) {
       first_failure_ = absl::StrCat("#", index, " ", status.ToString());
     }
@@ -71,10 +75,7 @@ bool CallTally::AwaitDone(int64_t n, absl::Duration timeout) {
 bool CallTally::AwaitFirst(int64_t n, absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
   auto all = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    for (int64_t i = 0; i < n; ++i) {
-      if (runs_[i] == 0) return false;
-    }
-    return true;
+    return first_missing_ >= n;
   };
   return mu_.AwaitWithTimeout(absl::Condition(&all), timeout);
 }

@@ -101,6 +101,7 @@ class CallTally {
   Progress* const progress_;
   absl::Mutex mu_;
   int64_t done_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t first_missing_ ABSL_GUARDED_BY(mu_) = 0;  // lowest index not run
   int64_t failed_runs_ ABSL_GUARDED_BY(mu_) = 0;
   std::string first_failure_ ABSL_GUARDED_BY(mu_);
   std::vector<int> runs_ ABSL_GUARDED_BY(mu_);
