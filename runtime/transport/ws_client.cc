@@ -119,20 +119,6 @@ class WsClientImpl final : public WsClient {
 
 }  // namespace
 
-void MaskCopy(const char* in, size_t n, char* out, const uint8_t key[4]) {
-  uint64_t key8;
-  std::memcpy(&key8, key, 4);
-  std::memcpy(reinterpret_cast<char*>(&key8) + 4, key, 4);
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {  // memcpy: no alignment assumed
-    uint64_t word;
-    std::memcpy(&word, in + i, 8);
-    word ^= key8;
-    std::memcpy(out + i, &word, 8);
-  }
-  for (; i < n; ++i) out[i] = static_cast<char>(in[i] ^ key[i % 4]);
-}
-
 uint32_t MaskRng::operator()() const {
   thread_local MaskStream stream;
   return stream.Next();
@@ -144,11 +130,3 @@ std::unique_ptr<WsClient> WsClient::Create(IoLoop* loop,
 }
 
 }  // namespace parley::transport
-
-template <>
-void websocketpp::processor::hybi13<parley::transport::ClientConfig>::
-    masked_copy(std::string const& i, std::string& o,
-                frame::masking_key_type key) const {
-  // `o` is at least as long as `i` (websocketpp sizes it first).
-  parley::transport::MaskCopy(i.data(), i.size(), o.data(), key.c);
-}

@@ -36,8 +36,9 @@ struct MaskRng {
   uint32_t operator()() const;
 };
 
-// Server: the stock no-TLS asio config (its server never masks; rng unused).
-using ServerConfig = websocketpp::config::asio;
+// Server: the stock no-TLS asio config (its server never masks; rng
+// unused), a type of its own so that unmasking can be specialised below.
+struct ServerConfig : public websocketpp::config::asio {};
 
 // Client: the stock no-TLS asio client config with the fast mask source.
 struct ClientConfig : public websocketpp::config::asio_client {
@@ -47,8 +48,9 @@ struct ClientConfig : public websocketpp::config::asio_client {
 // out[i] = in[i] ^ key[i % 4] for i < n, eight bytes at a time; `out` may
 // equal `in`. websocketpp 0.8.2 masks every client frame a byte at a time
 // (hybi13::masked_copy, "TODO: SIMD masking"), which cost a client about
-// as much CPU per payload byte as everything else together (callgrind:
-// docs/PERFORMANCE.md).
+// as much CPU per payload byte as everything else together, and a server
+// unmasks every received frame the same way (process_payload_bytes;
+// callgrind: docs/PERFORMANCE.md). Both use this instead (ws_mask.cc).
 void MaskCopy(const char* in, size_t n, char* out, const uint8_t key[4]);
 
 // How long a TLS connection whose WebSocket close handshake is over waits
@@ -88,5 +90,10 @@ template <>
 void websocketpp::processor::hybi13<parley::transport::ClientConfig>::
     masked_copy(std::string const& i, std::string& o,
                 frame::masking_key_type key) const;
+
+// The server config unmasks received payload with MaskCopy instead.
+template <>
+size_t websocketpp::processor::hybi13<parley::transport::ServerConfig>::
+    process_payload_bytes(uint8_t* buf, size_t len, lib::error_code& ec);
 
 #endif  // PARLEY_RUNTIME_TRANSPORT_WS_CONFIG_H_

@@ -27,6 +27,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "runtime/transport/ws_config.h"
+#include "tests/transport/raw_socket.h"
 #include "tests/transport/raw_text_client.h"
 #include "tests/transport/ws_test_util.h"
 
@@ -35,6 +36,7 @@ namespace {
 
 using ::parley::transport::testing::HandlerPool;
 using ::parley::transport::testing::kWait;
+using ::parley::transport::testing::RawSocket;
 using ::parley::transport::testing::RawTextClient;
 using ::parley::transport::testing::RecordingHandler;
 using ::testing::HasSubstr;
@@ -96,6 +98,31 @@ TEST(MaskCopyTest, MatchesTheBytewiseMaskAtEveryLengthAndAlignment) {
       EXPECT_EQ(in_place, expected) << "in place, n " << n;
     }
   }
+}
+
+// The server unmasks with MaskCopy too; a frame's payload spread over
+// several reads continues the key where the previous read stopped. Three
+// frames in one write: the server reads 16 KiB at a time, so the middle
+// one is cut after 16384 - 6 - 1001 - 8 = 15369 payload bytes (1 mod 4).
+TEST_F(WsTest, WsServerUnmasksFramesSplitAcrossReadsAtAnyOffset) {
+  auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  RawSocket socket(server->port());
+  ASSERT_EQ(socket.Upgrade(), 101);
+  std::vector<std::string> payloads;
+  std::string bytes;
+  for (size_t size : {1001, 50003, 7}) {
+    std::string payload(size, '\0');
+    for (size_t i = 0; i < size; ++i) {
+      payload[i] = static_cast<char>(i * 31 + size);
+    }
+    bytes += RawSocket::Frame(0x82, payload);
+    payloads.push_back(std::move(payload));
+  }
+  ASSERT_TRUE(socket.Write(bytes));
+  ASSERT_TRUE(pool_.AwaitCount(1));
+  ASSERT_TRUE(pool_.at(0)->AwaitMessages(3));
+  EXPECT_EQ(pool_.at(0)->messages(), payloads);
 }
 
 // --- IoLoop timers -------------------------------------------------------
