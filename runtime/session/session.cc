@@ -93,13 +93,13 @@ void Session::OnFrame(absl::string_view bytes, absl::Time now) {
     ProtocolError(frame.status(), wire::kCloseInvalidPayload);
     return;
   }
-  for (const wire::Envelope& envelope : frame->envelopes()) {
+  for (wire::Envelope& envelope : *frame->mutable_envelopes()) {
     if (closing_ || stopped_) return;
     HandleEnvelope(envelope);
   }
 }
 
-void Session::HandleEnvelope(const wire::Envelope& envelope) {
+void Session::HandleEnvelope(wire::Envelope& envelope) {
   if (absl::Status valid = wire::Validate(envelope); !valid.ok()) {
     if (absl::IsUnimplemented(valid)) {  // a newer peer's kind: skip it
       control_.push_back(wire::MakeError(valid, /*fatal=*/false));
@@ -142,7 +142,7 @@ void Session::HandleEnvelope(const wire::Envelope& envelope) {
   }
   switch (envelope.body_case()) {
     case E::kMsg:
-      return HandleMsg(envelope.msg());
+      return HandleMsg(*envelope.mutable_msg());
     case E::kReply:
       return HandleReply(envelope.reply());
     case E::kAck:
@@ -306,7 +306,7 @@ bool Session::IncomingWindowAllows(const wire::Msg& msg) const {
                                       flow.receive_window_bytes);
 }
 
-void Session::HandleMsg(const wire::Msg& msg) {
+void Session::HandleMsg(wire::Msg& msg) {
   // A call a restarted sender sends again under a new seq: processed
   // already (or in the window under its old seq).
   if (msg.id() != 0 && msg.id() <= last_msg_id_ &&
@@ -331,8 +331,11 @@ void Session::HandleMsg(const wire::Msg& msg) {
   unprocessed_.emplace_back(msg.seq(), msg.payload().size());
   unprocessed_bytes_ += msg.payload().size();
   running_.emplace(msg.seq(), msg.reply_wanted());
-  effects_.deliveries.push_back(
-      {{epoch_, msg.seq()}, msg.method(), msg.payload(), msg.reply_wanted()});
+  // The frame is dropped after this: its strings move, not copy.
+  effects_.deliveries.push_back({{epoch_, msg.seq()},
+                                 std::move(*msg.mutable_method()),
+                                 std::move(*msg.mutable_payload()),
+                                 msg.reply_wanted()});
 }
 
 void Session::HandleReply(const wire::Reply& reply) {
@@ -500,16 +503,25 @@ absl::Status Session::CallStored(uint64_t id, absl::string_view method,
 absl::Status Session::CheckCall(absl::string_view method, size_t payload_bytes,
                                 bool reply_wanted, absl::Duration ack_within) {
   if (stopped_) return absl::FailedPreconditionError("session stopped");
-  if (!wire::IsValidMethodName(method)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "malformed method name \"", method, "\"; expected pkg.Service/Method"));
+  // Calls mostly repeat a few shapes: the last one's checked name and size
+  // are reused rather than validated and sized again.
+  CallShape& shape = last_call_shape_;
+  if (shape.framed_bytes == 0 || method != shape.method ||
+      reply_wanted != shape.reply_wanted || ack_within != shape.ack_within) {
+    if (!wire::IsValidMethodName(method)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("malformed method name \"", method,
+                       "\"; expected pkg.Service/Method"));
+    }
+    // Sized with the largest seq and id it could take, so it fits whatever
+    // it gets; the payload is added arithmetically, not copied.
+    wire::Envelope sizing =
+        MakeMsg(UINT64_MAX, method, std::string(), reply_wanted, ack_within);
+    shape = {std::string(method), reply_wanted, ack_within,
+             FramedSizeWithSeq(sizing, UINT64_MAX)};
   }
-  // Sized with the largest seq and id it could take, so it fits whatever
-  // it gets; the payload is added arithmetically, not copied.
-  wire::Envelope sizing =
-      MakeMsg(UINT64_MAX, method, std::string(), reply_wanted, ack_within);
   size_t bytes =
-      FramedSizeWithSeq(sizing, UINT64_MAX) + payload_bytes +
+      shape.framed_bytes + payload_bytes +
       google::protobuf::io::CodedOutputStream::VarintSize64(payload_bytes) + 1 +
       4;  // its tag; the Msg's and the envelope's length
           // prefixes grow with it

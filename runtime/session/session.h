@@ -236,12 +236,13 @@ class Session {
     uint64_t seq = 0;  // 0 while it waits for credit
   };
 
-  void HandleEnvelope(const wire::Envelope& envelope);
+  // Moves a MSG's method and payload into its Delivery.
+  void HandleEnvelope(wire::Envelope& envelope);
   void HandleHello(const wire::Hello& hello);
   void HandleWelcome(const wire::Welcome& welcome);
   // Sequencing shared by MSG and REPLY; false = drop the envelope.
   bool AcceptIncomingSeq(uint64_t seq);
-  void HandleMsg(const wire::Msg& msg);
+  void HandleMsg(wire::Msg& msg);
   void HandleReply(const wire::Reply& reply);
   void HandleAck(const wire::Ack& ack);
   void HandleGoodbye(const wire::Goodbye& goodbye);
@@ -288,6 +289,16 @@ class Session {
   // Outgoing direction.
   uint64_t next_seq_ = 1;
   uint64_t next_call_ = 1;
+  // The last call CheckCall accepted: its method name is valid and an
+  // empty-payload MSG of this shape frames to `framed_bytes` at most (0:
+  // none yet).
+  struct CallShape {
+    std::string method;
+    bool reply_wanted = false;
+    absl::Duration ack_within;
+    size_t framed_bytes = 0;
+  };
+  CallShape last_call_shape_;
   uint64_t peer_acked_through_ = 0;
   std::deque<Outgoing> unacked_;  // ascending seq
   size_t unacked_bytes_ = 0;

@@ -126,6 +126,31 @@ TEST_F(SessionPair, MessageCompletesOkOnceTheHandlerFinished) {
   EXPECT_EQ(client_.s->stats().unacked_envelopes, 0u);
 }
 
+// CheckCall remembers the last call's name and size; every other name is
+// still checked, and the size still grows with each payload.
+TEST_F(SessionPair, EveryCallIsCheckedThoughTheLastShapeIsRemembered) {
+  Connect();
+  absl::Time now = now_;
+  auto call = [&](absl::string_view method, size_t payload_bytes) {
+    return client_.s->Call(method, std::string(payload_bytes, 'x'), false,
+                           absl::ZeroDuration(), nullptr, now);
+  };
+  EXPECT_TRUE(call("t.S/M", 1).ok());
+  for (absl::string_view bad : {"", "t.S", "t.S/M/x", "/M"}) {
+    absl::Status refused = call(bad, 1);
+    EXPECT_TRUE(absl::IsInvalidArgument(refused)) << bad << ": " << refused;
+    EXPECT_NE(refused.message().find("malformed method name"),
+              std::string::npos);
+  }
+  EXPECT_TRUE(call("t.S/M", 1).ok());
+  const size_t limit = Options(Role::kClient).max_frame_bytes;
+  absl::Status too_big = call("t.S/M", limit);
+  EXPECT_TRUE(absl::IsInvalidArgument(too_big)) << too_big;
+  EXPECT_TRUE(call("t.S/M", 2).ok());
+  Pump();
+  EXPECT_EQ(client_.s->stats().unacked_envelopes, 0u);
+}
+
 TEST_F(SessionPair, RequestGetsTheReplyPayload) {
   Connect();
   server_.handler = [](Side& side, Delivery& d) {
