@@ -101,7 +101,7 @@ std::vector<double> GrpcLatencies(int concurrency, int64_t calls,
     Blob reply;
   };
   return ClosedLoop(
-      concurrency, calls / 10, calls,
+      "gRPC", concurrency, calls / 10, calls,
       [&](std::function<void(bool)> done) {
         auto call = std::make_shared<Call>();
         pair.stub->async()->Echo(

@@ -104,6 +104,11 @@ class Loop : public std::enable_shared_from_this<Loop> {
     absl::MutexLock lock(&mu_);
     return failed_;
   }
+  std::string Describe() {
+    absl::MutexLock lock(&mu_);
+    return absl::StrCat(completed_, " of ", total_, " calls completed, ",
+                        started_, " started, ", starting_, " starting");
+  }
   std::vector<double> TakeLatencies() {
     absl::MutexLock lock(&mu_);
     return std::move(latencies_);
@@ -135,11 +140,15 @@ class Loop : public std::enable_shared_from_this<Loop> {
 
 }  // namespace
 
-std::vector<double> ClosedLoop(int concurrency, int64_t warmup, int64_t calls,
+std::vector<double> ClosedLoop(absl::string_view peer, int concurrency,
+                               int64_t warmup, int64_t calls,
                                const StartCall& start, absl::Duration timeout) {
   auto loop = std::make_shared<Loop>(start, warmup, calls);
   for (int i = 0; i < concurrency; ++i) loop->Launch();
-  if (!loop->Await(timeout)) Die("request/reply loop did not finish in time");
+  if (!loop->Await(timeout)) {
+    Die(absl::StrCat(peer, ": request/reply loop did not finish in ",
+                     absl::FormatDuration(timeout), ": ", loop->Describe()));
+  }
   if (loop->failed()) Die("a request/reply call failed");
   return loop->TakeLatencies();
 }

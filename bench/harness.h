@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace parley::bench {
@@ -73,8 +74,10 @@ using StartCall = std::function<void(std::function<void(bool ok)> done)>;
 // A closed loop of `warmup + calls` request/reply calls with `concurrency`
 // outstanding at any time (each completion starts the next call). Returns
 // the latency of each of the last `calls` calls in microseconds; Die()s
-// when a call fails or the loop takes longer than `timeout`.
-std::vector<double> ClosedLoop(int concurrency, int64_t warmup, int64_t calls,
+// (naming `peer` and how far the loop got) when a call fails or the loop
+// takes longer than `timeout`.
+std::vector<double> ClosedLoop(absl::string_view peer, int concurrency,
+                               int64_t warmup, int64_t calls,
                                const StartCall& start, absl::Duration timeout);
 
 // Idle connections: spawns this binary with `server_args` (a server that

@@ -140,7 +140,7 @@ std::vector<double> ParleyLatencies(int concurrency, int64_t calls,
   Sink::Stub stub(pair.client->channel());
   const Blob blob = MakeBlob(payload);
   return ClosedLoop(
-      concurrency, calls / 10, calls,
+      "Parley", concurrency, calls / 10, calls,
       [&](std::function<void(bool)> done) {
         absl::Status accepted = stub.Echo(
             blob,

@@ -5,12 +5,17 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/arena.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "runtime/wire/close_codes.h"
 #include "runtime/wire/codec.h"
 
 namespace parley::session {
 namespace {
+
+// The stack block a received frame is decoded into; larger frames take
+// further blocks from the heap.
+constexpr size_t kDecodeBlockBytes = 8192;
 
 // The bytes a MSG or REPLY takes in a frame once it carries `seq`.
 size_t FramedSizeWithSeq(wire::Envelope& envelope, uint64_t seq) {
@@ -88,9 +93,18 @@ void Session::OnFrame(absl::string_view bytes, absl::Time now) {
   if (stopped_ || closing_ || state_ == State::kDisconnected) return;
   last_heard_ = now;  // any frame proves the peer alive
   ping_sent_ = absl::InfiniteFuture();
-  absl::StatusOr<wire::Frame> frame = wire::DecodeFrame(bytes);
-  if (!frame.ok()) {
-    ProtocolError(frame.status(), wire::kCloseInvalidPayload);
+  // The decoded frame lives on an arena for this call only, starting in a
+  // block on the stack: its envelopes and their strings are not a heap
+  // object each (a MSG's method and payload buffers still move out of it
+  // into the Delivery).
+  alignas(8) char first_block[kDecodeBlockBytes];
+  google::protobuf::ArenaOptions arena_options;
+  arena_options.initial_block = first_block;
+  arena_options.initial_block_size = sizeof(first_block);
+  google::protobuf::Arena arena(arena_options);
+  auto* frame = google::protobuf::Arena::CreateMessage<wire::Frame>(&arena);
+  if (absl::Status decoded = wire::DecodeFrame(bytes, frame); !decoded.ok()) {
+    ProtocolError(std::move(decoded), wire::kCloseInvalidPayload);
     return;
   }
   for (wire::Envelope& envelope : *frame->mutable_envelopes()) {

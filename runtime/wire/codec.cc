@@ -109,16 +109,23 @@ std::string EncodeFrame(absl::Span<const Envelope> envelopes) {
 
 absl::StatusOr<Frame> DecodeFrame(absl::string_view bytes) {
   Frame frame;
-  if (!frame.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+  if (absl::Status decoded = DecodeFrame(bytes, &frame); !decoded.ok()) {
+    return decoded;
+  }
+  return frame;
+}
+
+absl::Status DecodeFrame(absl::string_view bytes, Frame* frame) {
+  if (!frame->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
     return absl::InvalidArgumentError(
         absl::StrCat("frame of ", bytes.size(),
                      " bytes does not parse as parley.wire.Frame"));
   }
-  if (frame.envelopes_size() == 0) {
+  if (frame->envelopes_size() == 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("frame of ", bytes.size(), " bytes holds no envelope"));
   }
-  return frame;
+  return absl::OkStatus();
 }
 
 absl::Status Validate(const Envelope& envelope) {

@@ -40,6 +40,8 @@ void AppendToFrame(const Envelope& envelope, std::string* frame);
 // Parses one Frame. InvalidArgument when `bytes` is not a Frame (garbage,
 // truncated) or holds no envelope.
 absl::StatusOr<Frame> DecodeFrame(absl::string_view bytes);
+// The same into `*frame` (cleared first), which may live on an arena.
+absl::Status DecodeFrame(absl::string_view bytes, Frame* frame);
 
 // Checks one envelope's fields. Unimplemented for a kind this build does not
 // know (no body set; the message names the unknown field numbers);
