@@ -5,7 +5,7 @@
 # interleaved runs), its latency scenario again with both ends pinned to
 # one core, then store_bench (scenario 5).
 #
-#   scripts/bench.sh [--runs=5] [--only=oneway,acked,latency,idle]
+#   scripts/bench.sh [--runs=5] [--only=oneway,acked,durable,latency,idle]
 #
 # PARLEY_BENCH_BUILD_DIR picks the build directory (default build-bench).
 set -euo pipefail

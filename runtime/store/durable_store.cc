@@ -51,16 +51,44 @@ absl::Status DurableStore::Run(Op* op, std::vector<std::string>* obsolete) {
   queue_.push_back(op);
   while (!op->done && op != queue_.front()) op->cv.Wait(&mu_);
   if (op->done) return op->status;
+  // Leader: `op` is at the queue's front, so in the first batch.
+  (void)WriteNextBatch(obsolete);
+  // An ack MarkAcked deferred while the batch was written goes now, unless
+  // a next leader waits to take it along. The marker holds the queue (no
+  // second leader starts meanwhile) and writes nothing itself.
+  while (queue_.empty() && error_.ok() &&
+         deferred_ack_through_ > state_.acked_through) {
+    Op marker(Op::kSync);
+    queue_.push_back(&marker);
+    (void)WriteNextBatch(obsolete);  // a failure stays in error_
+  }
+  if (!queue_.empty()) queue_.front()->cv.Signal();
+  return op->status;
+}
 
-  // Leader: take a batch from the queue's front, build META records from
-  // the state as it will be at their place in the log.
-  std::vector<Op*> batch;
+absl::Status DurableStore::WriteNextBatch(std::vector<std::string>* obsolete) {
+  // The batch from the queue's front, led by an ack MarkAcked deferred;
+  // META records are built from the state as it will be at their place in
+  // the log.
   const Checkpoint start = state_;
   Checkpoint running = state_;
   bool sync = false;
   size_t bytes = 0;
+  Op deferred(Op::kAck);
+  std::vector<Op*> batch;
+  if (deferred_ack_through_ > state_.acked_through) {
+    deferred.seq = deferred_ack_through_;
+    deferred.record = EncodeAcked(deferred.seq);
+    running.acked_through = deferred.seq;
+    bytes += deferred.record.size();
+    batch.push_back(&deferred);
+  }
+  const size_t queued_from = batch.size();
   for (Op* o : queue_) {
-    if (!batch.empty() && bytes + o->record.size() > kMaxBatchBytes) break;
+    if (batch.size() > queued_from &&
+        bytes + o->record.size() > kMaxBatchBytes) {
+      break;
+    }
     if (o->kind == Op::kMessage) running.next_seq = o->seq + 1;
     if (o->kind == Op::kAck) {
       running.acked_through = std::max(running.acked_through, o->seq);
@@ -97,13 +125,13 @@ absl::Status DurableStore::Run(Op* op, std::vector<std::string>* obsolete) {
       if (o->kind == Op::kMessage) reserved_bytes_ -= o->record.size();
     }
   }
-  for (Op* o : batch) {
+  for (size_t i = queued_from; i < batch.size(); ++i) {
+    Op* o = batch[i];
     queue_.pop_front();
     o->status = s;
     o->done = true;
-    if (o != op) o->cv.Signal();
+    o->cv.Signal();
   }
-  if (!queue_.empty()) queue_.front()->cv.Signal();
   return s;
 }
 
@@ -247,7 +275,14 @@ absl::Status DurableStore::MarkAcked(uint64_t through) {
           absl::StrCat("ack through ", through,
                        " but the last appended seq is ", queued_next_seq_ - 1));
     }
-    if (through <= state_.acked_through && error_.ok() && !closed_) {
+    if (through <= std::max(state_.acked_through, deferred_ack_through_) &&
+        error_.ok() && !closed_) {
+      return absl::OkStatus();
+    }
+    // Another caller is writing: rather than wait behind its write (an ack
+    // is not urgent, see WriteNextBatch), leave the ack to it.
+    if (!queue_.empty() && error_.ok() && !closed_) {
+      deferred_ack_through_ = through;
       return absl::OkStatus();
     }
     s = Run(&op, &obsolete);

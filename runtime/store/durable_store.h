@@ -80,6 +80,8 @@ class DurableStore : public MessageStore {
   ~DurableStore() override;  // Close(), ignoring its status.
 
   absl::StatusOr<uint64_t> Append(const StoredMessage& message) override;
+  // Returns at once, without waiting for the write, while another thread is
+  // writing: that thread records the ack before its own call returns.
   absl::Status MarkAcked(uint64_t through) override;
   absl::Status SaveMeta(const StoreMeta& meta) override;
   // Makes everything accepted so far durable (fdatasync), whatever the
@@ -122,6 +124,11 @@ class DurableStore : public MessageStore {
   // it. Returns paths of segments that became obsolete, to delete unlocked.
   absl::Status Run(Op* op, std::vector<std::string>* obsolete)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Leader only, queue_ not empty: writes (and syncs) one batch, the ack
+  // MarkAcked deferred and ops from the queue's front, and completes those
+  // ops. Unlocks mu_ while writing.
+  absl::Status WriteNextBatch(std::vector<std::string>* obsolete)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Leader only, mu_ not held: writes (and syncs) a batch.
   absl::Status WriteBatch(const std::vector<Op*>& batch, bool sync,
                           const Checkpoint& state);
@@ -155,7 +162,10 @@ class DurableStore : public MessageStore {
   bool dirty_ ABSL_GUARDED_BY(mu_) = false;     // Written but not synced.
   Checkpoint state_ ABSL_GUARDED_BY(mu_);
   uint64_t queued_next_seq_ ABSL_GUARDED_BY(mu_) = 1;  // Incl. queued ops.
-  uint64_t reserved_bytes_ ABSL_GUARDED_BY(mu_) = 0;   // Queued messages.
+  // The highest ack MarkAcked left to the leader writing at the time; the
+  // leader writes it before it returns.
+  uint64_t deferred_ack_through_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t reserved_bytes_ ABSL_GUARDED_BY(mu_) = 0;  // Queued messages.
   uint64_t pending_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<IndexEntry> index_ ABSL_GUARDED_BY(mu_);
   std::deque<Segment> segments_ ABSL_GUARDED_BY(mu_);

@@ -39,7 +39,9 @@ class WritableFile {
   // from the current end) and syncs, so that later fdatasync calls have no
   // size or extent change to journal. zero_fill writes real zeros, which on
   // ext4 syncs about twice as fast afterwards as fallocate's unwritten
-  // extents (measured: docs/LOG_FORMAT.md).
+  // extents (measured: docs/LOG_FORMAT.md). After a zero fill the POSIX
+  // file appends inside [0, size) through a shared memory map of it:
+  // written to the OS like a write(2), without a system call each.
   virtual absl::Status Preallocate(uint64_t size, bool zero_fill) = 0;
   virtual absl::Status Close() = 0;
 };

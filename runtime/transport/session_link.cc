@@ -84,8 +84,10 @@ absl::Status SessionLink::CallDurable(const MethodInfo& method,
     }
     absl::Status checked = session_.CheckCall(method.full_name, payload.size(),
                                               reply_wanted, ack_within);
-    ScheduleFlushLocked();  // a kReject refusal may have emitted an event
-    if (!checked.ok()) return checked;
+    if (!checked.ok()) {
+      ScheduleFlushLocked();  // a kReject refusal may have emitted an event
+      return checked;
+    }
     store = store_;
   }
   store::StoredMessage message;

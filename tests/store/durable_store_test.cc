@@ -3,7 +3,10 @@
 #include "runtime/store/durable_store.h"
 
 #include <memory>
+#include <thread>
 
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "runtime/store/memory_store.h"
 #include "tests/store/store_test_util.h"
@@ -30,6 +33,64 @@ std::unique_ptr<DurableStore> OpenOrDie(
   EXPECT_TRUE(store.ok()) << store.status();
   return store.ok() ? std::move(*store) : nullptr;
 }
+
+// An Env whose files hold every Flush while its gate is shut: a write in
+// progress, kept in progress for as long as a test needs.
+class GatedEnv : public EnvWrapper {
+ public:
+  GatedEnv() : EnvWrapper(Env::Default()) {}
+
+  void SetGateOpen(bool open) {
+    absl::MutexLock lock(&mu_);
+    open_ = open;
+  }
+  // Waits (bounded) until a Flush is held at the shut gate.
+  bool WaitForHeldFlush(absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    return mu_.AwaitWithTimeout(absl::Condition(&held_), timeout);
+  }
+
+  absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(
+      const std::string& path) override {
+    absl::StatusOr<std::unique_ptr<WritableFile>> file =
+        target()->NewWritableFile(path);
+    if (!file.ok()) return file;
+    return std::unique_ptr<WritableFile>(
+        std::make_unique<File>(this, std::move(*file)));
+  }
+
+ private:
+  class File : public WritableFile {
+   public:
+    File(GatedEnv* env, std::unique_ptr<WritableFile> base)
+        : env_(env), base_(std::move(base)) {}
+    absl::Status Append(absl::string_view data) override {
+      return base_->Append(data);
+    }
+    absl::Status Flush() override {
+      {
+        absl::MutexLock lock(&env_->mu_);
+        env_->held_ = !env_->open_;
+        env_->mu_.Await(absl::Condition(&env_->open_));
+        env_->held_ = false;
+      }
+      return base_->Flush();
+    }
+    absl::Status Sync() override { return base_->Sync(); }
+    absl::Status Preallocate(uint64_t size, bool zero_fill) override {
+      return base_->Preallocate(size, zero_fill);
+    }
+    absl::Status Close() override { return base_->Close(); }
+
+   private:
+    GatedEnv* const env_;
+    const std::unique_ptr<WritableFile> base_;
+  };
+
+  absl::Mutex mu_;
+  bool open_ ABSL_GUARDED_BY(mu_) = true;
+  bool held_ ABSL_GUARDED_BY(mu_) = false;
+};
 
 class ContractTest : public ::testing::TestWithParam<bool> {
  protected:
@@ -200,6 +261,36 @@ TEST(DurableStoreTest, FullyAckedSegmentsAreDeletedAndStateCarriedForward) {
   EXPECT_EQ(store->next_seq(), 2002u);
   EXPECT_EQ(Seqs(Pending(*store)).front(), 1991u);
   EXPECT_EQ(store->pending_count(), 11u);
+}
+
+TEST(DurableStoreTest, AckDuringAnotherCallersWriteReturnsAtOnceAndIsWritten) {
+  TestDir dir;
+  GatedEnv env;
+  {
+    auto opened = DurableStore::Open(&env, dir.path(), SmallOptions());
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    DurableStore& store = **opened;
+    ASSERT_TRUE(store.Append(Msg(1)).ok());
+    env.SetGateOpen(false);
+    std::thread writer([&] { EXPECT_TRUE(store.Append(Msg(2)).ok()); });
+    ASSERT_TRUE(env.WaitForHeldFlush(absl::Seconds(10)));
+    // The write of 2 is in progress: the ack does not wait behind it.
+    absl::Notification acked;
+    std::thread acker([&] {
+      EXPECT_TRUE(store.MarkAcked(1).ok());
+      acked.Notify();
+    });
+    EXPECT_TRUE(acked.WaitForNotificationWithTimeout(absl::Seconds(10)));
+    env.SetGateOpen(true);
+    acker.join();
+    writer.join();
+    // The writer wrote the ack before its Append returned.
+    EXPECT_EQ(store.acked_through(), 1u);
+    EXPECT_EQ(Seqs(Pending(store)), std::vector<uint64_t>{2});
+  }
+  auto store = OpenOrDie(dir.path());
+  EXPECT_EQ(store->acked_through(), 1u);
+  EXPECT_EQ(Seqs(Pending(*store)), std::vector<uint64_t>{2});
 }
 
 TEST(DurableStoreTest, LockHeldByAnotherOpenIsRefusedNamingThePid) {
