@@ -166,8 +166,9 @@ int main(int argc, char** argv) {
   };
   for (Case c :
        {Case{SyncPolicy::kEveryWrite, 1}, Case{SyncPolicy::kEveryWrite, 8},
-        Case{SyncPolicy::kInterval, 1}, Case{SyncPolicy::kInterval, 8},
-        Case{SyncPolicy::kNever, 1}, Case{SyncPolicy::kNever, 8}}) {
+        Case{SyncPolicy::kEveryWrite, 64}, Case{SyncPolicy::kInterval, 1},
+        Case{SyncPolicy::kInterval, 8}, Case{SyncPolicy::kNever, 1},
+        Case{SyncPolicy::kNever, 8}}) {
     for (size_t payload : {size_t{64}, size_t{1024}}) {
       double rate =
           AppendRate(dir + "/s", c.p, c.threads, payload, absl::Seconds(2));
