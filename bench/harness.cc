@@ -215,6 +215,22 @@ long RssKiB(pid_t pid) {
   return -1;
 }
 
+double ProcessCpuSeconds() {
+  rusage usage;
+  if (::getrusage(RUSAGE_SELF, &usage) != 0) Die("getrusage failed");
+  auto seconds = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+Trial WithCpuPerMessage(int64_t messages, std::function<double()> rate) {
+  return [messages, rate = std::move(rate)] {
+    const double cpu = ProcessCpuSeconds();
+    const double r = rate();
+    return std::vector<double>{
+        r, (ProcessCpuSeconds() - cpu) * 1e6 / static_cast<double>(messages)};
+  };
+}
+
 void Die(const std::string& message) {
   std::fprintf(stderr, "parley_bench: %s\n", message.c_str());
   std::exit(1);

@@ -99,6 +99,14 @@ long RaiseFdLimit();
 // VmRSS of process `pid` (0 = this process) in KiB; -1 if unknown.
 long RssKiB(pid_t pid = 0);
 
+// CPU time (user + system, all threads) this process has used, in seconds.
+double ProcessCpuSeconds();
+
+// A trial whose figures are {`rate()`, the process's CPU time per message
+// in µs while it ran}: with both ends in this process, the cost of one
+// message on the two cores whatever the load (unlike msg/s).
+Trial WithCpuPerMessage(int64_t messages, std::function<double()> rate);
+
 // Prints `message` and the reason to stderr and exits 1: a benchmark that
 // cannot run has no figure to report.
 [[noreturn]] void Die(const std::string& message);

@@ -17,6 +17,10 @@ namespace {
 // further blocks from the heap.
 constexpr size_t kDecodeBlockBytes = 8192;
 
+// An ACK envelope's largest FramedSize: tag and length, the Envelope's
+// field tag and length, the Ack's through (tag and 10-byte varint).
+constexpr size_t kMaxAckFramedBytes = 2 + 2 + 11;
+
 // The bytes a MSG or REPLY takes in a frame once it carries `seq`.
 size_t FramedSizeWithSeq(wire::Envelope& envelope, uint64_t seq) {
   if (envelope.has_msg()) {
@@ -774,8 +778,12 @@ std::string Session::TakeFrame() {
   // Envelopes are appended to the encoded frame as they are chosen: no
   // copy of a payload into an intermediate Frame message.
   std::string frame;
-  auto add = [&](const wire::Envelope& envelope) {
-    if (!frame.empty() && frame.size() + wire::FramedSize(envelope) > limit) {
+  // `framed_bytes`: the envelope's FramedSize, if known.
+  auto add = [&](const wire::Envelope& envelope, size_t framed_bytes = 0) {
+    if (!frame.empty() &&
+        frame.size() + (framed_bytes != 0 ? framed_bytes
+                                          : wire::FramedSize(envelope)) >
+            limit) {
       return false;
     }
     wire::AppendToFrame(envelope, &frame);
@@ -798,11 +806,21 @@ std::string Session::TakeFrame() {
       ack_sent_through_ = envelope.ack().through();
       ack_repeat_ = false;
     };
+    // The frame's size is known from the envelopes' cached sizes: one
+    // allocation rather than a string grown (and copied) as it fills.
+    size_t data_bytes = 0;
+    for (uint64_t seq = next_to_send_; seq < next_seq_; ++seq) {
+      size_t bytes =
+          unacked_[static_cast<size_t>(seq - unacked_.front().seq)].bytes;
+      if (data_bytes != 0 && data_bytes + bytes > limit) break;
+      data_bytes += bytes;
+    }
+    frame.reserve(data_bytes + 2 * kMaxAckFramedBytes);
     add_ack_if_due();
     while (next_to_send_ < next_seq_) {
       const Outgoing& out =
           unacked_[static_cast<size_t>(next_to_send_ - unacked_.front().seq)];
-      if (!add(out.envelope)) break;
+      if (!add(out.envelope, out.bytes)) break;
       if (out.envelope.has_reply()) {
         unsent_reply_targets_.erase(
             unsent_reply_targets_.find(out.envelope.reply().in_reply_to()));

@@ -85,11 +85,15 @@ inline constexpr bool kIsTls<TlsClientConfig> = true;
 
 }  // namespace parley::transport
 
-// The client config masks with MaskCopy instead.
+// The client config masks a data frame's payload in place with MaskCopy
+// and moves it into the outgoing message, instead of masking it byte by
+// byte into a zero-filled copy. The payload of the message handed to send()
+// is taken: send each message object once (WsLink::SendNow makes one per
+// frame, as websocketpp's send(ptr, len) does).
 template <>
-void websocketpp::processor::hybi13<parley::transport::ClientConfig>::
-    masked_copy(std::string const& i, std::string& o,
-                frame::masking_key_type key) const;
+websocketpp::lib::error_code websocketpp::processor::hybi13<
+    parley::transport::ClientConfig>::prepare_data_frame(message_ptr in,
+                                                         message_ptr out);
 
 // The server config unmasks received payload with MaskCopy instead.
 template <>

@@ -96,13 +96,14 @@ class WsLink final : public WsConnection,
   // WsConnection.
   absl::Status Send(std::string bytes) override {
     if (!sendable_.load(std::memory_order_acquire)) return NotOpen();
-    if (loop_->OnLoopThread()) return SendNow(bytes);
+    if (loop_->OnLoopThread()) return SendNow(std::move(bytes));
     const size_t size = bytes.size();
     posted_bytes_.fetch_add(size, std::memory_order_relaxed);
-    loop_->Post([self = this->shared_from_this(), bytes = std::move(bytes)] {
+    loop_->Post([self = this->shared_from_this(),
+                 bytes = std::move(bytes)]() mutable {
       self->posted_bytes_.fetch_sub(bytes.size(), std::memory_order_relaxed);
       // Dropped if the connection closed meanwhile, as any socket would.
-      self->SendNow(bytes).IgnoreError();
+      self->SendNow(std::move(bytes)).IgnoreError();
     });
     return absl::OkStatus();
   }
@@ -213,10 +214,12 @@ class WsLink final : public WsConnection,
     }
   }
 
-  absl::Status SendNow(const std::string& bytes) {
+  absl::Status SendNow(std::string bytes) {
     if (phase_ != Phase::kOpen) return NotOpen();
-    websocketpp::lib::error_code ec = con_->send(
-        bytes.data(), bytes.size(), websocketpp::frame::opcode::binary);
+    // The bytes move into websocketpp's message (send(ptr, len) copies).
+    auto message = con_->get_message(websocketpp::frame::opcode::binary, 0);
+    message->get_raw_payload().swap(bytes);
+    websocketpp::lib::error_code ec = con_->send(message);
     if (ec) return absl::FailedPreconditionError(ec.message());
     RefreshBuffered();
     return absl::OkStatus();

@@ -24,12 +24,41 @@ void MaskCopy(const char* in, size_t n, char* out, const uint8_t key[4]) {
 
 }  // namespace parley::transport
 
+// websocketpp 0.8.2's body (processors/hybi13.hpp) for a client, which
+// always masks: the payload is moved, not copied, and masked in place.
 template <>
-void websocketpp::processor::hybi13<parley::transport::ClientConfig>::
-    masked_copy(std::string const& i, std::string& o,
-                frame::masking_key_type key) const {
-  // `o` is at least as long as `i` (websocketpp sizes it first).
-  parley::transport::MaskCopy(i.data(), i.size(), o.data(), key.c);
+websocketpp::lib::error_code websocketpp::processor::hybi13<
+    parley::transport::ClientConfig>::prepare_data_frame(message_ptr in,
+                                                         message_ptr out) {
+  if (!in || !out) return make_error_code(error::invalid_arguments);
+  frame::opcode::value op = in->get_opcode();
+  if (frame::opcode::is_control(op)) {
+    return make_error_code(error::invalid_opcode);
+  }
+  std::string& i = in->get_raw_payload();
+  std::string& o = out->get_raw_payload();
+  if (op == frame::opcode::TEXT && !utf8_validator::validate(i)) {
+    return make_error_code(error::invalid_payload);
+  }
+  frame::masking_key_type key;
+  key.i = m_rng();
+  bool compressed = m_permessage_deflate.is_enabled() && in->get_compressed();
+  if (compressed) {
+    m_permessage_deflate.compress(i, o);
+    if (o.size() < 4) return make_error_code(error::general);
+    // The trailing 00 00 ff ff is not sent.
+    o.resize(o.size() - 4);
+  } else {
+    o.swap(i);
+  }
+  parley::transport::MaskCopy(o.data(), o.size(), o.data(), key.c);
+  frame::basic_header h(op, o.size(), in->get_fin(), /*masked=*/true,
+                        compressed);
+  frame::extended_header e(o.size(), key.i);
+  out->set_header(frame::prepare_header(h, e));
+  out->set_prepared(true);
+  out->set_opcode(op);
+  return lib::error_code();
 }
 
 // websocketpp 0.8.2's body (processors/hybi13.hpp) with the unmasking loop
