@@ -2,8 +2,11 @@
 // DurableStore's own promises: reopen, segments, lock, file modes.
 #include "runtime/store/durable_store.h"
 
+#include <atomic>
 #include <memory>
+#include <numeric>
 #include <thread>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -291,6 +294,45 @@ TEST(DurableStoreTest, AckDuringAnotherCallersWriteReturnsAtOnceAndIsWritten) {
   auto store = OpenOrDie(dir.path());
   EXPECT_EQ(store->acked_through(), 1u);
   EXPECT_EQ(Seqs(Pending(*store)), std::vector<uint64_t>{2});
+}
+
+TEST(DurableStoreTest, ConcurrentAppendsAndAcksLoseNoUnackedMessage) {
+  TestDir dir;
+  constexpr int kThreads = 4, kPerThread = 2000;
+  uint64_t acked = 0;
+  {
+    auto store = OpenOrDie(dir.path());  // 16 KiB segments: many rotate
+    std::atomic<int> appenders{kThreads};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&] {
+        for (int i = 0; i < kPerThread; ++i) {
+          EXPECT_TRUE(store->Append(Msg(0)).ok());
+        }
+        --appenders;
+      });
+    }
+    // Acks race the appends (some are left to the appending writer).
+    threads.emplace_back([&] {
+      while (appenders.load() > 0) {
+        uint64_t last = store->next_seq() - 1;
+        if (last > acked + 50) {
+          EXPECT_TRUE(store->MarkAcked(last - 50).ok());
+          acked = last - 50;
+        }
+      }
+    });
+    for (std::thread& t : threads) t.join();
+    ASSERT_GT(acked, 0u);
+    EXPECT_EQ(store->acked_through(), acked);
+    std::vector<uint64_t> unacked(kThreads * kPerThread - acked);
+    std::iota(unacked.begin(), unacked.end(), acked + 1);
+    EXPECT_EQ(Seqs(Pending(*store)), unacked);
+  }
+  auto store = OpenOrDie(dir.path());
+  EXPECT_EQ(store->acked_through(), acked);
+  EXPECT_EQ(store->pending_count(), kThreads * kPerThread - acked);
+  EXPECT_EQ(Seqs(Pending(*store)).front(), acked + 1);
 }
 
 TEST(DurableStoreTest, LockHeldByAnotherOpenIsRefusedNamingThePid) {
