@@ -50,7 +50,8 @@ struct ClientConfig : public websocketpp::config::asio_client {
 // (hybi13::masked_copy, "TODO: SIMD masking"), which cost a client about
 // as much CPU per payload byte as everything else together, and a server
 // unmasks every received frame the same way (process_payload_bytes;
-// callgrind: docs/PERFORMANCE.md). Both use this instead (ws_mask.cc).
+// callgrind: docs/PERFORMANCE.md). Both use this instead (ws_mask.cc),
+// with and without TLS.
 void MaskCopy(const char* in, size_t n, char* out, const uint8_t key[4]);
 
 // How long a TLS connection whose WebSocket close handshake is over waits
@@ -85,8 +86,8 @@ inline constexpr bool kIsTls<TlsClientConfig> = true;
 
 }  // namespace parley::transport
 
-// The client config masks a data frame's payload in place with MaskCopy
-// and moves it into the outgoing message, instead of masking it byte by
+// The client configs mask a data frame's payload in place with MaskCopy
+// and move it into the outgoing message, instead of masking it byte by
 // byte into a zero-filled copy. The payload of the message handed to send()
 // is taken: send each message object once (WsLink::SendNow makes one per
 // frame, as websocketpp's send(ptr, len) does).
@@ -94,10 +95,17 @@ template <>
 websocketpp::lib::error_code websocketpp::processor::hybi13<
     parley::transport::ClientConfig>::prepare_data_frame(message_ptr in,
                                                          message_ptr out);
+template <>
+websocketpp::lib::error_code websocketpp::processor::hybi13<
+    parley::transport::TlsClientConfig>::prepare_data_frame(message_ptr in,
+                                                            message_ptr out);
 
-// The server config unmasks received payload with MaskCopy instead.
+// The server configs unmask received payload with MaskCopy instead.
 template <>
 size_t websocketpp::processor::hybi13<parley::transport::ServerConfig>::
+    process_payload_bytes(uint8_t* buf, size_t len, lib::error_code& ec);
+template <>
+size_t websocketpp::processor::hybi13<parley::transport::TlsServerConfig>::
     process_payload_bytes(uint8_t* buf, size_t len, lib::error_code& ec);
 
 #endif  // PARLEY_RUNTIME_TRANSPORT_WS_CONFIG_H_
