@@ -43,6 +43,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
@@ -318,8 +319,10 @@ class Session {
   bool backpressured_ = false;  // kBackpressureWait sent, Resume not yet
   bool restored_ = false;       // see Restore()
   Watermark calls_done_;        // calls done for good, by id
-  absl::flat_hash_map<uint64_t, Pending> pending_;       // by call id
-  std::set<std::pair<absl::Time, uint64_t>> deadlines_;  // (when, call id)
+  absl::flat_hash_map<uint64_t, Pending> pending_;  // by call id
+  // (when, call id). B-trees: an insert per call rarely allocates (a node
+  // holds many entries), where std::set allocates one node each.
+  absl::btree_set<std::pair<absl::Time, uint64_t>> deadlines_;
 
   // Incoming direction.
   uint64_t epoch_ = 1;  // bumped when a new session replaces the old one
@@ -330,7 +333,7 @@ class Session {
   bool ack_repeat_ = false;        // a duplicate arrived: ack it again
   // in_reply_to of every REPLY not yet written on the current connection:
   // an ACK must not cover a call whose REPLY has not gone out before it.
-  std::multiset<uint64_t> unsent_reply_targets_;
+  absl::btree_multiset<uint64_t> unsent_reply_targets_;
   absl::flat_hash_map<uint64_t, bool> running_;  // seq -> reply_wanted
   // Incoming MSGs above processed_through_: (seq, payload bytes). They fill
   // this side's receive window until processed.
