@@ -778,21 +778,18 @@ std::string Session::TakeFrame() {
   // Envelopes are appended to the encoded frame as they are chosen: no
   // copy of a payload into an intermediate Frame message.
   std::string frame;
-  // `framed_bytes`: the envelope's FramedSize, if known.
-  auto add = [&](const wire::Envelope& envelope, size_t framed_bytes = 0) {
-    if (!frame.empty() &&
-        frame.size() + (framed_bytes != 0 ? framed_bytes
-                                          : wire::FramedSize(envelope)) >
-            limit) {
-      return false;
-    }
+  // `framed_bytes`: the envelope's FramedSize (cached for MSG and REPLY).
+  auto add = [&](const wire::Envelope& envelope, size_t framed_bytes) {
+    if (!frame.empty() && frame.size() + framed_bytes > limit) return false;
     wire::AppendToFrame(envelope, &frame);
     return true;
   };
   // Control envelopes (handshake, PING/PONG, ERROR, GOODBYE) travel in
   // frames of their own, so they never wait behind a backlog.
   size_t used = 0;
-  while (used < control_.size() && add(control_[used])) ++used;
+  while (used < control_.size() &&
+         add(control_[used], wire::FramedSize(control_[used])))
+    ++used;
   control_.erase(control_.begin(), control_.begin() + used);
   if (used == 0 && state_ == State::kOpen && !closing_) {
     // An ACK leads the frame, so a backlog filling every frame never starves
@@ -802,7 +799,7 @@ std::string Session::TakeFrame() {
       if (!AckDue()) return;
       wire::Envelope envelope;
       envelope.mutable_ack()->set_through(SafeAckThrough());
-      if (!add(envelope)) return;
+      if (!add(envelope, wire::FramedSize(envelope))) return;
       ack_sent_through_ = envelope.ack().through();
       ack_repeat_ = false;
     };

@@ -52,7 +52,7 @@ absl::Status DurableStore::Run(Op* op, std::vector<std::string>* obsolete) {
   while (!op->done && op != queue_.front()) op->cv.Wait(&mu_);
   if (op->done) return op->status;
   // Leader: `op` is at the queue's front, so in the first batch.
-  (void)WriteNextBatch(obsolete);
+  WriteNextBatch(obsolete);
   // An ack MarkAcked deferred while the batch was written goes now, unless
   // a next leader waits to take it along. The marker holds the queue (no
   // second leader starts meanwhile) and writes nothing itself.
@@ -60,13 +60,13 @@ absl::Status DurableStore::Run(Op* op, std::vector<std::string>* obsolete) {
          deferred_ack_through_ > state_.acked_through) {
     Op marker(Op::kSync);
     queue_.push_back(&marker);
-    (void)WriteNextBatch(obsolete);  // a failure stays in error_
+    WriteNextBatch(obsolete);
   }
   if (!queue_.empty()) queue_.front()->cv.Signal();
   return op->status;
 }
 
-absl::Status DurableStore::WriteNextBatch(std::vector<std::string>* obsolete) {
+void DurableStore::WriteNextBatch(std::vector<std::string>* obsolete) {
   // The batch from the queue's front, led by an ack MarkAcked deferred;
   // META records are built from the state as it will be at their place in
   // the log.
@@ -132,7 +132,6 @@ absl::Status DurableStore::WriteNextBatch(std::vector<std::string>* obsolete) {
     o->done = true;
     o->cv.Signal();
   }
-  return s;
 }
 
 absl::Status DurableStore::WriteBatch(const std::vector<Op*>& batch, bool sync,

@@ -126,8 +126,9 @@ class DurableStore : public MessageStore {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Leader only, queue_ not empty: writes (and syncs) one batch, the ack
   // MarkAcked deferred and ops from the queue's front, and completes those
-  // ops. Unlocks mu_ while writing.
-  absl::Status WriteNextBatch(std::vector<std::string>* obsolete)
+  // ops (a failure is theirs, and sticky in error_). Unlocks mu_ while
+  // writing.
+  void WriteNextBatch(std::vector<std::string>* obsolete)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Leader only, mu_ not held: writes (and syncs) a batch.
   absl::Status WriteBatch(const std::vector<Op*>& batch, bool sync,

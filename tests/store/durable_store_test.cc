@@ -276,7 +276,11 @@ TEST(DurableStoreTest, AckDuringAnotherCallersWriteReturnsAtOnceAndIsWritten) {
     ASSERT_TRUE(store.Append(Msg(1)).ok());
     env.SetGateOpen(false);
     std::thread writer([&] { EXPECT_TRUE(store.Append(Msg(2)).ok()); });
-    ASSERT_TRUE(env.WaitForHeldFlush(absl::Seconds(10)));
+    if (!env.WaitForHeldFlush(absl::Seconds(10))) {
+      env.SetGateOpen(true);
+      writer.join();
+      FAIL() << "the Append never reached its Flush";
+    }
     // The write of 2 is in progress: the ack does not wait behind it.
     absl::Notification acked;
     std::thread acker([&] {
