@@ -51,15 +51,11 @@ absl::Status SessionLink::Call(const MethodInfo& method, std::string payload,
                                RawDoneCallback done) {
   absl::Duration ack_within =
       options.ack_within.value_or(method.default_ack_within);
-  bool durable;
-  {
-    absl::MutexLock lock(&mu_);
-    durable = store_required_;
-  }
-  if (durable) {
+  absl::ReleasableMutexLock lock(&mu_);
+  if (store_required_) {
+    lock.Release();
     return CallDurable(method, std::move(payload), ack_within, std::move(done));
   }
-  absl::MutexLock lock(&mu_);
   absl::Status accepted = session_.Call(
       method.full_name, std::move(payload), method.kind == MethodKind::kRequest,
       ack_within, std::move(done), absl::Now());
