@@ -21,14 +21,10 @@ constexpr size_t kDecodeBlockBytes = 8192;
 // field tag and length, the Ack's through (tag and 10-byte varint).
 constexpr size_t kMaxAckFramedBytes = 2 + 2 + 11;
 
-// The bytes a MSG or REPLY takes in a frame once it carries `seq`.
-size_t FramedSizeWithSeq(wire::Envelope& envelope, uint64_t seq) {
-  if (envelope.has_msg()) {
-    envelope.mutable_msg()->set_seq(seq);
-  } else {
-    envelope.mutable_reply()->set_seq(seq);
-  }
-  return wire::FramedSize(envelope);
+// A call's ack deadline as a MSG states it.
+uint32_t AckWithinMs(absl::Duration ack_within) {
+  return static_cast<uint32_t>(
+      std::min<int64_t>(absl::ToInt64Milliseconds(ack_within), UINT32_MAX));
 }
 
 // This side's limits, as HELLO and WELCOME state them.
@@ -53,6 +49,32 @@ bool Watermark::Mark(uint64_t id) {
     ahead_.erase(ahead_.begin());
   }
   return true;
+}
+
+wire::MsgFields Session::Outgoing::msg_fields() const {
+  return {
+      seq, shape->method, payload, shape->reply_wanted, shape->ack_within_ms,
+      call};
+}
+
+wire::ReplyFields Session::Outgoing::reply_fields() const {
+  // An error REPLY carries its message where a REPLY's payload would be.
+  absl::string_view text = code != 0 ? payload : absl::string_view();
+  return {seq, in_reply_to, code, text,
+          code != 0 ? absl::string_view() : payload};
+}
+
+size_t Session::Outgoing::FramedSize() const {
+  return is_msg() ? wire::FramedSize(msg_fields())
+                  : wire::FramedSize(reply_fields());
+}
+
+void Session::Outgoing::AppendTo(std::string* frame) const {
+  if (is_msg()) {
+    wire::AppendToFrame(msg_fields(), frame);
+  } else {
+    wire::AppendToFrame(reply_fields(), frame);
+  }
 }
 
 Session::Session(SessionOptions options)
@@ -260,8 +282,8 @@ void Session::Open(bool resumed, uint64_t peer_received_through) {
   ack_repeat_ = false;
   unsent_reply_targets_.clear();
   for (const Outgoing& out : unacked_) {
-    if (out.seq >= next_to_send_ && out.envelope.has_reply()) {
-      unsent_reply_targets_.insert(out.envelope.reply().in_reply_to());
+    if (out.seq >= next_to_send_ && !out.is_msg()) {
+      unsent_reply_targets_.insert(out.in_reply_to);
     }
   }
   Emit(EventType::kConnected);
@@ -286,7 +308,7 @@ void Session::StartNewSession() {
   // unless the old session answered them already. REPLYs answer requests
   // of the old session: dropped.
   for (auto it = unacked_.rbegin(); it != unacked_.rend(); ++it) {
-    if (!it->envelope.has_msg() || it->answered) continue;
+    if (!it->is_msg() || it->answered) continue;
     if (auto call = pending_.find(it->call); call != pending_.end()) {
       call->second.seq = 0;
     }
@@ -366,7 +388,7 @@ void Session::HandleReply(const wire::Reply& reply) {
       target < next_seq_) {
     call = &unacked_[static_cast<size_t>(target - unacked_.front().seq)];
   }
-  if (call == nullptr || !call->envelope.has_msg()) {
+  if (call == nullptr || !call->is_msg()) {
     absl::Status status = absl::InvalidArgumentError(
         absl::StrCat("REPLY to seq ", target, ", which is no unacked call"));
     control_.push_back(wire::MakeError(status, /*fatal=*/false));
@@ -392,8 +414,8 @@ void Session::HandleAck(const wire::Ack& ack) {
   }
   while (!unacked_.empty() && unacked_.front().seq <= ack.through()) {
     Outgoing& out = unacked_.front();
-    if (out.envelope.has_msg()) {
-      if (out.envelope.msg().reply_wanted()) {
+    if (out.is_msg()) {
+      if (out.shape->reply_wanted) {
         Complete(out.call, absl::InternalError("peer acked a request without "
                                                "replying to it"));
       } else {
@@ -423,14 +445,14 @@ void Session::Tick(absl::Time now) {
   while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
     uint64_t call = deadlines_.begin()->second;
     const Pending& pending = pending_.at(call);
-    Complete(call,
-             absl::DeadlineExceededError(
-                 pending.seq == 0
-                     ? absl::StrCat("no ack for ", pending.method,
-                                    " within its deadline; it was "
-                                    "never sent (queued for credit)")
-                     : absl::StrCat("no ack for ", pending.method, " (seq ",
-                                    pending.seq, ") within its deadline")));
+    Complete(call, absl::DeadlineExceededError(
+                       pending.seq == 0
+                           ? absl::StrCat("no ack for ", pending.shape->method,
+                                          " within its deadline; it was "
+                                          "never sent (queued for credit)")
+                           : absl::StrCat("no ack for ", pending.shape->method,
+                                          " (seq ", pending.seq,
+                                          ") within its deadline")));
   }
 }
 
@@ -471,25 +493,6 @@ absl::Time Session::NextDeadline() const {
   return next;
 }
 
-namespace {
-
-// The MSG a call becomes (without its seq).
-wire::Envelope MakeMsg(uint64_t id, absl::string_view method,
-                       std::string payload, bool reply_wanted,
-                       absl::Duration ack_within) {
-  wire::Envelope envelope;
-  wire::Msg* msg = envelope.mutable_msg();
-  msg->set_id(id);
-  msg->set_method(std::string(method));
-  msg->set_payload(std::move(payload));
-  msg->set_reply_wanted(reply_wanted);
-  msg->set_ack_within_ms(static_cast<uint32_t>(
-      std::min<int64_t>(absl::ToInt64Milliseconds(ack_within), UINT32_MAX)));
-  return envelope;
-}
-
-}  // namespace
-
 absl::Status Session::Call(absl::string_view method, std::string payload,
                            bool reply_wanted, absl::Duration ack_within,
                            RawDoneCallback done, absl::Time now) {
@@ -498,9 +501,9 @@ absl::Status Session::Call(absl::string_view method, std::string payload,
       !checked.ok()) {
     return checked;
   }
-  uint64_t id = next_call_;
-  Accept(id, MakeMsg(id, method, std::move(payload), reply_wanted, ack_within),
-         ack_within, std::move(done), now);
+  // CheckCall made this call's shape the last one.
+  Accept(next_call_, last_call_shape_.shape, std::move(payload), ack_within,
+         std::move(done), now);
   return absl::OkStatus();
 }
 
@@ -513,8 +516,9 @@ absl::Status Session::CallStored(uint64_t id, absl::string_view method,
     return absl::InvalidArgumentError(absl::StrCat(
         "stored call ", id, " is not above the last call ", next_call_ - 1));
   }
-  Accept(id, MakeMsg(id, method, std::move(payload), reply_wanted, ack_within),
-         ack_within, std::move(done), now);
+  UseShape(method, reply_wanted, ack_within);
+  Accept(id, last_call_shape_.shape, std::move(payload), ack_within,
+         std::move(done), now);
   return absl::OkStatus();
 }
 
@@ -523,21 +527,13 @@ absl::Status Session::CheckCall(absl::string_view method, size_t payload_bytes,
   if (stopped_) return absl::FailedPreconditionError("session stopped");
   // Calls mostly repeat a few shapes: the last one's checked name and size
   // are reused rather than validated and sized again.
-  CallShape& shape = last_call_shape_;
-  if (shape.framed_bytes == 0 || method != shape.method ||
-      reply_wanted != shape.reply_wanted || ack_within != shape.ack_within) {
-    if (!wire::IsValidMethodName(method)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("malformed method name \"", method,
-                       "\"; expected pkg.Service/Method"));
-    }
-    // Sized with the largest seq and id it could take, so it fits whatever
-    // it gets; the payload is added arithmetically, not copied.
-    wire::Envelope sizing =
-        MakeMsg(UINT64_MAX, method, std::string(), reply_wanted, ack_within);
-    shape = {std::string(method), reply_wanted, ack_within,
-             FramedSizeWithSeq(sizing, UINT64_MAX)};
+  if (!SameShape(method, reply_wanted, ack_within) &&
+      !wire::IsValidMethodName(method)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "malformed method name \"", method, "\"; expected pkg.Service/Method"));
   }
+  UseShape(method, reply_wanted, ack_within);
+  const CallShape& shape = last_call_shape_;
   size_t bytes =
       shape.framed_bytes + payload_bytes +
       google::protobuf::io::CodedOutputStream::VarintSize64(payload_bytes) + 1 +
@@ -576,11 +572,35 @@ absl::Status Session::CheckCall(absl::string_view method, size_t payload_bytes,
   return absl::OkStatus();
 }
 
-void Session::Accept(uint64_t id, wire::Envelope envelope,
-                     absl::Duration ack_within, RawDoneCallback done,
-                     absl::Time now) {
+bool Session::SameShape(absl::string_view method, bool reply_wanted,
+                        absl::Duration ack_within) const {
+  const CallShape& last = last_call_shape_;
+  return last.shape != nullptr && method == last.shape->method &&
+         reply_wanted == last.shape->reply_wanted &&
+         ack_within == last.ack_within;
+}
+
+void Session::UseShape(absl::string_view method, bool reply_wanted,
+                       absl::Duration ack_within) {
+  if (SameShape(method, reply_wanted, ack_within)) return;
+  auto shape = std::make_shared<const MsgShape>(
+      MsgShape{std::string(method), reply_wanted, AckWithinMs(ack_within)});
+  // Sized with the largest seq and id it could take, so it fits whatever
+  // it gets; the payload is added arithmetically, not copied.
+  size_t framed_bytes = wire::FramedSize(wire::MsgFields{UINT64_MAX,
+                                                         shape->method,
+                                                         {},
+                                                         reply_wanted,
+                                                         shape->ack_within_ms,
+                                                         UINT64_MAX});
+  last_call_shape_ = {std::move(shape), ack_within, framed_bytes};
+}
+
+void Session::Accept(uint64_t id, std::shared_ptr<const MsgShape> shape,
+                     std::string payload, absl::Duration ack_within,
+                     RawDoneCallback done, absl::Time now) {
   next_call_ = id + 1;
-  size_t payload_bytes = envelope.msg().payload().size();
+  size_t payload_bytes = payload.size();
   if (peer_window_ != 0 && !backpressured_ &&
       (!queued_.empty() || !WindowHasRoom(payload_bytes))) {
     backpressured_ = true;
@@ -590,11 +610,9 @@ void Session::Accept(uint64_t id, wire::Envelope envelope,
                             ? now + ack_within
                             : absl::InfiniteFuture();
   if (deadline != absl::InfiniteFuture()) deadlines_.emplace(deadline, id);
-  pending_.emplace(
-      id, Pending{envelope.msg().method(), envelope.msg().reply_wanted(),
-                  deadline, std::move(done)});
+  pending_.emplace(id, Pending{shape, deadline, std::move(done)});
   queued_bytes_ += payload_bytes;
-  queued_.push_back({0, id, std::move(envelope), 0});
+  queued_.push_back({0, id, std::move(shape), std::move(payload)});
   AdmitQueued();
 }
 
@@ -628,16 +646,15 @@ void Session::AdmitQueued() {
       continue;
     }
     // Queued before the peer's maximum frame was known, and above it.
-    if (size_t bytes = FramedSizeWithSeq(out.envelope, next_seq_);
-        bytes > FrameLimit()) {
+    if (size_t bytes = Number(out); bytes > FrameLimit()) {
       Complete(out.call,
                absl::InvalidArgumentError(absl::StrCat(
-                   "call of ", bytes, " bytes to ", out.envelope.msg().method(),
+                   "call of ", bytes, " bytes to ", out.shape->method,
                    " exceeds the peer's max_frame_bytes ", FrameLimit())));
       continue;
     }
     if (pending != pending_.end()) pending->second.seq = next_seq_;
-    Enqueue(std::move(out.envelope), out.call);
+    Enqueue(std::move(out));
   }
   if (backpressured_ && queued_.empty() && peer_window_ != 0 &&
       window_messages_ < peer_window_ && window_bytes_ < peer_window_bytes_) {
@@ -653,28 +670,24 @@ void Session::Finish(DeliveryId id, absl::StatusOr<std::string> result) {
   bool reply_wanted = it->second;
   running_.erase(it);
   if (reply_wanted || !result.ok()) {
-    wire::Envelope envelope;
-    wire::Reply* reply = envelope.mutable_reply();
-    reply->set_in_reply_to(id.seq);
+    Outgoing reply;
+    reply.in_reply_to = id.seq;
     if (result.ok()) {
-      reply->set_payload(std::move(*result));
+      reply.payload = std::move(*result);
     } else {
-      reply->set_code(static_cast<int32_t>(result.status().code()));
-      reply->set_message(wire::WireText(result.status().message()));
+      reply.code = static_cast<int32_t>(result.status().code());
+      reply.payload = wire::WireText(result.status().message());
     }
     // A REPLY that does not fit in a frame would be refused by the peer
     // (close 1009) and resent on every resume, wedging the session: the
     // caller gets ResourceExhausted instead of the oversize payload.
-    if (size_t size = FramedSizeWithSeq(envelope, next_seq_);
-        size > FrameLimit()) {
-      reply->Clear();
-      reply->set_in_reply_to(id.seq);
-      reply->set_code(
-          static_cast<int32_t>(absl::StatusCode::kResourceExhausted));
-      reply->set_message(absl::StrCat(
-          "reply of ", size, " bytes exceeds max_frame_bytes ", FrameLimit()));
+    if (size_t size = Number(reply); size > FrameLimit()) {
+      reply.code = static_cast<int32_t>(absl::StatusCode::kResourceExhausted);
+      reply.payload = absl::StrCat(
+          "reply of ", size, " bytes exceeds max_frame_bytes ", FrameLimit());
+      Number(reply);
     }
-    Enqueue(std::move(envelope), /*call=*/0);
+    Enqueue(std::move(reply));
   }
   MarkProcessed(id.seq);
 }
@@ -701,17 +714,22 @@ void Session::MarkProcessed(uint64_t seq) {
   }
 }
 
-void Session::Enqueue(wire::Envelope envelope, uint64_t call) {
-  uint64_t seq = next_seq_++;
-  size_t bytes = FramedSizeWithSeq(envelope, seq);
-  if (envelope.has_reply()) {
-    unsent_reply_targets_.insert(envelope.reply().in_reply_to());
-  } else {
+size_t Session::Number(Outgoing& out) const {
+  out.seq = next_seq_;
+  out.bytes = out.FramedSize();
+  return out.bytes;
+}
+
+void Session::Enqueue(Outgoing out) {
+  ++next_seq_;
+  if (out.is_msg()) {
     ++window_messages_;
-    window_bytes_ += envelope.msg().payload().size();
+    window_bytes_ += out.payload_bytes();
+  } else {
+    unsent_reply_targets_.insert(out.in_reply_to);
   }
-  unacked_bytes_ += bytes;
-  unacked_.push_back({seq, call, std::move(envelope), bytes});
+  unacked_bytes_ += out.bytes;
+  unacked_.push_back(std::move(out));
 }
 
 void Session::Complete(uint64_t call, absl::StatusOr<std::string> result) {
@@ -778,18 +796,16 @@ std::string Session::TakeFrame() {
   // Envelopes are appended to the encoded frame as they are chosen: no
   // copy of a payload into an intermediate Frame message.
   std::string frame;
-  // `framed_bytes`: the envelope's FramedSize (cached for MSG and REPLY).
-  auto add = [&](const wire::Envelope& envelope, size_t framed_bytes) {
-    if (!frame.empty() && frame.size() + framed_bytes > limit) return false;
-    wire::AppendToFrame(envelope, &frame);
-    return true;
+  // Whether an envelope of `framed_bytes` may join the frame.
+  auto fits = [&](size_t framed_bytes) {
+    return frame.empty() || frame.size() + framed_bytes <= limit;
   };
   // Control envelopes (handshake, PING/PONG, ERROR, GOODBYE) travel in
   // frames of their own, so they never wait behind a backlog.
   size_t used = 0;
-  while (used < control_.size() &&
-         add(control_[used], wire::FramedSize(control_[used])))
-    ++used;
+  while (used < control_.size() && fits(wire::FramedSize(control_[used]))) {
+    wire::AppendToFrame(control_[used++], &frame);
+  }
   control_.erase(control_.begin(), control_.begin() + used);
   if (used == 0 && state_ == State::kOpen && !closing_) {
     // An ACK leads the frame, so a backlog filling every frame never starves
@@ -799,7 +815,8 @@ std::string Session::TakeFrame() {
       if (!AckDue()) return;
       wire::Envelope envelope;
       envelope.mutable_ack()->set_through(SafeAckThrough());
-      if (!add(envelope, wire::FramedSize(envelope))) return;
+      if (!fits(wire::FramedSize(envelope))) return;
+      wire::AppendToFrame(envelope, &frame);
       ack_sent_through_ = envelope.ack().through();
       ack_repeat_ = false;
     };
@@ -817,10 +834,11 @@ std::string Session::TakeFrame() {
     while (next_to_send_ < next_seq_) {
       const Outgoing& out =
           unacked_[static_cast<size_t>(next_to_send_ - unacked_.front().seq)];
-      if (!add(out.envelope, out.bytes)) break;
-      if (out.envelope.has_reply()) {
+      if (!fits(out.bytes)) break;
+      out.AppendTo(&frame);
+      if (!out.is_msg()) {
         unsent_reply_targets_.erase(
-            unsent_reply_targets_.find(out.envelope.reply().in_reply_to()));
+            unsent_reply_targets_.find(out.in_reply_to));
       }
       ++next_to_send_;
     }

@@ -38,6 +38,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <set>
 #include <string>
 #include <utility>
@@ -56,6 +57,7 @@
 #include "parley/rpc.h"
 #include "parley/stats.h"
 #include "parley/wire.pb.h"
+#include "runtime/wire/codec.h"
 
 namespace parley::session {
 
@@ -215,23 +217,48 @@ class Session {
  private:
   enum class State { kDisconnected, kAwaitingHello, kAwaitingWelcome, kOpen };
 
+  // What a MSG shares with the calls like it, and its wire form.
+  struct MsgShape {
+    std::string method;
+    bool reply_wanted;
+    uint32_t ack_within_ms;
+  };
   // An outgoing MSG or REPLY, kept until the peer acks it; or a MSG
-  // waiting for credit (seq 0).
+  // waiting for credit (seq 0). Its fields, not an Envelope: frames are
+  // encoded from them (wire::MsgFields, wire::ReplyFields).
   struct Outgoing {
-    uint64_t seq;
-    uint64_t call;  // a MSG's call id (key of pending_); 0 for a REPLY
-    wire::Envelope envelope;
-    size_t bytes;           // the envelope's encoded size
-    bool answered = false;  // a MSG whose REPLY arrived
+    uint64_t seq = 0;
+    uint64_t call = 0;  // a MSG's call id (key of pending_); 0 for a REPLY
+    std::shared_ptr<const MsgShape> shape;  // a MSG's; null for a REPLY
+    // MSG: the request. REPLY: the response, or (code != 0) the error
+    // message.
+    std::string payload;
+    uint64_t in_reply_to = 0;  // a REPLY's
+    int32_t code = 0;          // a REPLY's
+    size_t bytes = 0;          // the encoded size, once it has a seq
+    bool answered = false;     // a MSG whose REPLY arrived
     // Sent in an earlier session: it goes again even if its deadline passed
     // (the peer may have run it; the caller got DeadlineExceeded).
     bool sent_before = false;
-    size_t payload_bytes() const { return envelope.msg().payload().size(); }
+
+    bool is_msg() const { return shape != nullptr; }
+    size_t payload_bytes() const { return is_msg() ? payload.size() : 0; }
+    wire::MsgFields msg_fields() const;      // a MSG
+    wire::ReplyFields reply_fields() const;  // a REPLY
+    // Its size in a frame, and its bytes appended to one.
+    size_t FramedSize() const;
+    void AppendTo(std::string* frame) const;
+  };
+  // A MsgShape and what the session derives from it once: an
+  // empty-payload MSG of it frames to `framed_bytes` at most.
+  struct CallShape {
+    std::shared_ptr<const MsgShape> shape;
+    absl::Duration ack_within;
+    size_t framed_bytes = 0;
   };
   // A call awaiting its outcome, by call id.
   struct Pending {
-    std::string method;
-    bool reply_wanted;
+    std::shared_ptr<const MsgShape> shape;
     absl::Time deadline;  // InfiniteFuture = none
     RawDoneCallback done;
     uint64_t seq = 0;  // 0 while it waits for credit
@@ -247,8 +274,14 @@ class Session {
   void HandleReply(const wire::Reply& reply);
   void HandleAck(const wire::Ack& ack);
   void HandleGoodbye(const wire::Goodbye& goodbye);
+  // Whether a call to `method` has last_call_shape_; and makes it so.
+  bool SameShape(absl::string_view method, bool reply_wanted,
+                 absl::Duration ack_within) const;
+  void UseShape(absl::string_view method, bool reply_wanted,
+                absl::Duration ack_within);
   // Takes a call that passed CheckCall: queues it and admits what fits.
-  void Accept(uint64_t id, wire::Envelope envelope, absl::Duration ack_within,
+  void Accept(uint64_t id, std::shared_ptr<const MsgShape> shape,
+              std::string payload, absl::Duration ack_within,
               RawDoneCallback done, absl::Time now);
   // Call `id` is done for good (see Effects::calls_done_through).
   void MarkCallDone(uint64_t id);
@@ -272,8 +305,10 @@ class Session {
   bool IncomingWindowAllows(const wire::Msg& msg) const;
   void StartNewSession();
   void MarkProcessed(uint64_t seq);
-  // Gives `envelope` the next seq and keeps it until acked.
-  void Enqueue(wire::Envelope envelope, uint64_t call);
+  // Gives `out` the next seq (not taken yet) and sets its size, returned.
+  size_t Number(Outgoing& out) const;
+  // Takes the seq Number() gave `out` and keeps `out` until acked.
+  void Enqueue(Outgoing out);
   void Complete(uint64_t call, absl::StatusOr<std::string> result);
   void FailAllPending(const absl::Status& status);
   void ProtocolError(absl::Status status, uint16_t close_code);
@@ -290,15 +325,7 @@ class Session {
   // Outgoing direction.
   uint64_t next_seq_ = 1;
   uint64_t next_call_ = 1;
-  // The last call CheckCall accepted: its method name is valid and an
-  // empty-payload MSG of this shape frames to `framed_bytes` at most (0:
-  // none yet).
-  struct CallShape {
-    std::string method;
-    bool reply_wanted = false;
-    absl::Duration ack_within;
-    size_t framed_bytes = 0;
-  };
+  // The last call's shape, shared by the calls like it (null: none yet).
   CallShape last_call_shape_;
   uint64_t peer_acked_through_ = 0;
   std::deque<Outgoing> unacked_;  // ascending seq

@@ -81,7 +81,134 @@ std::string UnknownFieldNumbers(const Envelope& envelope) {
   return absl::StrCat("field ", absl::StrJoin(numbers, ", "));
 }
 
+using google::protobuf::io::CodedOutputStream;
+
+// Hand encoding of MSG and REPLY (see MsgFields). Every field number used
+// is below 16, so each tag is one byte.
+constexpr uint8_t Tag(int field, int wire_type) {
+  return static_cast<uint8_t>(field << 3 | wire_type);
+}
+constexpr int kVarint = 0;
+constexpr int kLengthDelimited = 2;
+constexpr int kFrameEnvelopesField = 1;
+constexpr int kEnvelopeMsgField = 3;
+constexpr int kEnvelopeReplyField = 4;
+
+size_t VarintFieldSize(uint64_t value) {
+  return value == 0 ? 0 : 1 + CodedOutputStream::VarintSize64(value);
+}
+size_t BytesFieldSize(absl::string_view bytes) {
+  return bytes.empty()
+             ? 0
+             : 1 + CodedOutputStream::VarintSize64(bytes.size()) + bytes.size();
+}
+// int32 fields carry negative values as ten-byte varints, as protobuf does.
+uint64_t Int32AsVarint(int32_t value) {
+  return static_cast<uint64_t>(static_cast<int64_t>(value));
+}
+
+size_t BodySize(const MsgFields& msg) {
+  return VarintFieldSize(msg.seq) + BytesFieldSize(msg.method) +
+         BytesFieldSize(msg.payload) + (msg.reply_wanted ? 2 : 0) +
+         VarintFieldSize(msg.ack_within_ms) + VarintFieldSize(msg.id);
+}
+size_t BodySize(const ReplyFields& reply) {
+  return VarintFieldSize(reply.seq) + VarintFieldSize(reply.in_reply_to) +
+         VarintFieldSize(Int32AsVarint(reply.code)) +
+         BytesFieldSize(reply.message) + BytesFieldSize(reply.payload);
+}
+
+// An envelope whose body (field `field`) is `body` bytes long, as a
+// Frame's element: the element's tag and length, the body's tag and length.
+size_t EnvelopeSize(size_t body) {
+  return 1 + CodedOutputStream::VarintSize64(body) + body;
+}
+size_t FramedEnvelopeSize(size_t body) {
+  size_t envelope = EnvelopeSize(body);
+  return 1 + CodedOutputStream::VarintSize64(envelope) + envelope;
+}
+
+// Appends varints and length-delimited fields through a small buffer, so
+// payloads are copied once, straight into the frame.
+class FieldWriter {
+ public:
+  explicit FieldWriter(std::string* out) : out_(out) {}
+  ~FieldWriter() { Flush(); }
+
+  void Header(int field, size_t body) {
+    size_t envelope = EnvelopeSize(body);
+    Byte(Tag(kFrameEnvelopesField, kLengthDelimited));
+    Varint(envelope);
+    Byte(Tag(field, kLengthDelimited));
+    Varint(body);
+  }
+  void VarintField(int field, uint64_t value) {
+    if (value == 0) return;
+    Byte(Tag(field, kVarint));
+    Varint(value);
+  }
+  void BytesField(int field, absl::string_view bytes) {
+    if (bytes.empty()) return;
+    Byte(Tag(field, kLengthDelimited));
+    Varint(bytes.size());
+    Flush();
+    out_->append(bytes.data(), bytes.size());
+  }
+
+ private:
+  // Each write first makes room for a tag and the longest varint.
+  void Byte(uint8_t byte) {
+    Reserve();
+    *at_++ = byte;
+  }
+  void Varint(uint64_t value) {
+    Reserve();
+    at_ = CodedOutputStream::WriteVarint64ToArray(value, at_);
+  }
+  void Reserve() {
+    if (at_ + kMaxVarintBytes > buffer_ + sizeof(buffer_)) Flush();
+  }
+  void Flush() {
+    out_->append(reinterpret_cast<const char*>(buffer_), at_ - buffer_);
+    at_ = buffer_;
+  }
+
+  static constexpr size_t kMaxVarintBytes = 10;
+  std::string* out_;
+  uint8_t buffer_[64];
+  uint8_t* at_ = buffer_;
+};
+
 }  // namespace
+
+size_t FramedSize(const MsgFields& msg) {
+  return FramedEnvelopeSize(BodySize(msg));
+}
+
+size_t FramedSize(const ReplyFields& reply) {
+  return FramedEnvelopeSize(BodySize(reply));
+}
+
+void AppendToFrame(const MsgFields& msg, std::string* frame) {
+  FieldWriter out(frame);
+  out.Header(kEnvelopeMsgField, BodySize(msg));
+  out.VarintField(1, msg.seq);
+  out.BytesField(2, msg.method);
+  out.BytesField(3, msg.payload);
+  out.VarintField(4, msg.reply_wanted ? 1 : 0);
+  out.VarintField(5, msg.ack_within_ms);
+  out.VarintField(6, msg.id);
+}
+
+void AppendToFrame(const ReplyFields& reply, std::string* frame) {
+  FieldWriter out(frame);
+  out.Header(kEnvelopeReplyField, BodySize(reply));
+  out.VarintField(1, reply.seq);
+  out.VarintField(2, reply.in_reply_to);
+  out.VarintField(3, Int32AsVarint(reply.code));
+  out.BytesField(4, reply.message);
+  out.BytesField(5, reply.payload);
+}
 
 size_t FramedSize(const Envelope& envelope) {
   size_t size = envelope.ByteSizeLong();

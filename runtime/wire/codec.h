@@ -37,6 +37,31 @@ size_t FramedSize(const Envelope& envelope);
 // without copying it into a Frame message first.
 void AppendToFrame(const Envelope& envelope, std::string* frame);
 
+// A MSG's or a REPLY's fields, for the sender's hot path: sized and
+// appended to a frame straight from the session's own storage, without
+// building a Msg or Reply message. The bytes are exactly those protobuf
+// writes for the same Envelope (fields in number order, zero values
+// omitted), so a peer parses them as it parses any other envelope.
+struct MsgFields {
+  uint64_t seq = 0;
+  absl::string_view method;
+  absl::string_view payload;
+  bool reply_wanted = false;
+  uint32_t ack_within_ms = 0;
+  uint64_t id = 0;
+};
+struct ReplyFields {
+  uint64_t seq = 0;
+  uint64_t in_reply_to = 0;
+  int32_t code = 0;
+  absl::string_view message;
+  absl::string_view payload;
+};
+size_t FramedSize(const MsgFields& msg);
+size_t FramedSize(const ReplyFields& reply);
+void AppendToFrame(const MsgFields& msg, std::string* frame);
+void AppendToFrame(const ReplyFields& reply, std::string* frame);
+
 // Parses one Frame. InvalidArgument when `bytes` is not a Frame (garbage,
 // truncated) or holds no envelope.
 absl::StatusOr<Frame> DecodeFrame(absl::string_view bytes);

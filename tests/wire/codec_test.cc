@@ -39,6 +39,71 @@ TEST(Codec, AppendedEnvelopesEncodeExactlyAsAFrameMessage) {
   EXPECT_EQ(appended, frame.SerializeAsString());
 }
 
+// Values at each varint length boundary, zero (omitted) among them.
+const uint64_t kVarints[] = {0,     1,     127,        128,
+                             16383, 16384, UINT32_MAX, UINT64_MAX};
+
+// The hand encoding of MSG and REPLY writes protobuf's bytes exactly.
+TEST(Codec, MsgFieldsEncodeExactlyAsProtobuf) {
+  const std::string payloads[] = {"", std::string("\0\1", 2),
+                                  std::string(200, 'p'),
+                                  std::string(70000, 'q')};
+  for (uint64_t number : kVarints) {
+    for (const std::string& payload : payloads) {
+      for (bool reply_wanted : {false, true}) {
+        MsgFields fields{number,
+                         "a.B/C",
+                         payload,
+                         reply_wanted,
+                         static_cast<uint32_t>(number),
+                         ~number};
+        Envelope envelope;
+        Msg* msg = envelope.mutable_msg();
+        msg->set_seq(fields.seq);
+        msg->set_method(std::string(fields.method));
+        msg->set_payload(payload);
+        msg->set_reply_wanted(reply_wanted);
+        msg->set_ack_within_ms(fields.ack_within_ms);
+        msg->set_id(fields.id);
+        std::string expected = "prefix", actual = "prefix";
+        AppendToFrame(envelope, &expected);
+        AppendToFrame(fields, &actual);
+        ASSERT_EQ(actual, expected) << number << " " << payload.size();
+        EXPECT_EQ(FramedSize(fields), FramedSize(envelope));
+      }
+    }
+  }
+}
+
+TEST(Codec, ReplyFieldsEncodeExactlyAsProtobuf) {
+  const int32_t codes[] = {0, 5, 16, -1, INT32_MIN};
+  for (uint64_t number : kVarints) {
+    for (int32_t code : codes) {
+      for (const std::string& text : {std::string(), std::string(300, 't')}) {
+        ReplyFields fields{number, ~number, code, text, "payload"};
+        Envelope envelope;
+        Reply* reply = envelope.mutable_reply();
+        reply->set_seq(fields.seq);
+        reply->set_in_reply_to(fields.in_reply_to);
+        reply->set_code(code);
+        reply->set_message(text);
+        reply->set_payload("payload");
+        std::string expected, actual;
+        AppendToFrame(envelope, &expected);
+        AppendToFrame(fields, &actual);
+        ASSERT_EQ(actual, expected) << number << " " << code;
+        EXPECT_EQ(FramedSize(fields), FramedSize(envelope));
+      }
+    }
+  }
+  // An empty REPLY body is still an envelope with a REPLY in it.
+  std::string empty;
+  AppendToFrame(ReplyFields{}, &empty);
+  absl::StatusOr<Frame> frame = DecodeFrame(empty);
+  ASSERT_TRUE(frame.ok()) << frame.status();
+  EXPECT_TRUE(frame->envelopes(0).has_reply());
+}
+
 TEST(Codec, HandshakeMustStateAWindowAndAFrameLimit) {
   Envelope envelope;
   Hello* hello = envelope.mutable_hello();
