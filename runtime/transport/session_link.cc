@@ -8,6 +8,18 @@
 #include "runtime/wire/close_codes.h"
 
 namespace parley::transport {
+namespace {
+
+// The calls a DispatchAll on this thread has seen finished by their
+// handlers, not yet handed to its link's session.
+struct FinishedCalls {
+  const SessionLink* link;
+  std::vector<std::pair<session::DeliveryId, absl::StatusOr<std::string>>>
+      results;
+};
+thread_local FinishedCalls* dispatching = nullptr;
+
+}  // namespace
 
 SessionLink::SessionLink(IoLoop* loop, const rpc::ServiceRegistry* services,
                          session::SessionOptions options,
@@ -296,10 +308,24 @@ void SessionLink::Pump() {
     event.peer = peer;
     if (on_event_ != nullptr) on_event_(event);
   }
-  for (session::Delivery& delivery : effects.deliveries) {
-    Dispatch(std::move(delivery));
-  }
+  DispatchAll(std::move(effects.deliveries));
   ArmDeadlineTimer(next_deadline);
+}
+
+void SessionLink::DispatchAll(std::vector<session::Delivery> deliveries) {
+  if (deliveries.empty()) return;
+  FinishedCalls finished{this, {}};
+  finished.results.reserve(deliveries.size());
+  // A handler may Stop a link, whose Pump then dispatches here too.
+  FinishedCalls* outer = std::exchange(dispatching, &finished);
+  for (session::Delivery& delivery : deliveries) Dispatch(std::move(delivery));
+  dispatching = outer;
+  if (finished.results.empty()) return;
+  absl::MutexLock lock(&mu_);
+  for (auto& [id, result] : finished.results) {
+    session_.Finish(id, std::move(result));
+  }
+  ScheduleFlushLocked();
 }
 
 void SessionLink::UpdateStore(const session::Effects& effects,
@@ -327,7 +353,12 @@ void SessionLink::UpdateStore(const session::Effects& effects,
 }
 
 void SessionLink::Dispatch(session::Delivery delivery) {
-  const rpc::ServiceRegistry::Entry* entry = services_->Find(delivery.method);
+  // Calls mostly repeat the last one's method: its entry is looked up once.
+  if (delivery.method != dispatched_method_) {
+    dispatched_entry_ = services_->Find(delivery.method);
+    dispatched_method_ = delivery.method;
+  }
+  const rpc::ServiceRegistry::Entry* entry = dispatched_entry_;
   if (entry == nullptr) {
     Finish(delivery.id, absl::UnimplementedError(
                             absl::StrCat("no method ", delivery.method)));
@@ -358,6 +389,10 @@ void SessionLink::Dispatch(session::Delivery delivery) {
 
 void SessionLink::Finish(session::DeliveryId id,
                          absl::StatusOr<std::string> result) {
+  if (dispatching != nullptr && dispatching->link == this) {
+    dispatching->results.emplace_back(id, std::move(result));
+    return;
+  }
   absl::MutexLock lock(&mu_);
   session_.Finish(id, std::move(result));
   ScheduleFlushLocked();

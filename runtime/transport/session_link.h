@@ -111,6 +111,9 @@ class SessionLink : public Channel,
   // Runs the session's outputs; posted after every input (coalescing).
   void Pump();
   void ScheduleFlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Dispatches `deliveries`; what their handlers finish before returning
+  // reaches the session under one hold of mu_, after the last.
+  void DispatchAll(std::vector<session::Delivery> deliveries);
   void Dispatch(session::Delivery delivery);
   void Finish(session::DeliveryId id, absl::StatusOr<std::string> result);
   void ArmDeadlineTimer(absl::Time deadline);
@@ -154,6 +157,9 @@ class SessionLink : public Channel,
   bool ever_opened_ = false;
   std::shared_ptr<const PeerIdentity> identity_;
   size_t max_pending_requests_ = SIZE_MAX;
+  // The method of the last call dispatched, and its entry (null: none).
+  std::string dispatched_method_;
+  const rpc::ServiceRegistry::Entry* dispatched_entry_ = nullptr;
   std::unique_ptr<Timer> deadline_timer_;
   std::unique_ptr<Timer> drain_timer_;  // armed while above the mark
   absl::Time armed_deadline_ = absl::InfiniteFuture();
