@@ -119,27 +119,49 @@ void Session::OnFrame(absl::string_view bytes, absl::Time now) {
   if (stopped_ || closing_ || state_ == State::kDisconnected) return;
   last_heard_ = now;  // any frame proves the peer alive
   ping_sent_ = absl::InfiniteFuture();
-  // The decoded frame lives on an arena for this call only, starting in a
-  // block on the stack: its envelopes and their strings are not a heap
-  // object each (a MSG's method and payload buffers still move out of it
-  // into the Delivery).
+  // MSGs are decoded in place (views into `bytes`); other envelopes live
+  // on an arena for this call only, starting in a block on the stack.
   alignas(8) char first_block[kDecodeBlockBytes];
   google::protobuf::ArenaOptions arena_options;
   arena_options.initial_block = first_block;
   arena_options.initial_block_size = sizeof(first_block);
   google::protobuf::Arena arena(arena_options);
-  auto* frame = google::protobuf::Arena::CreateMessage<wire::Frame>(&arena);
-  if (absl::Status decoded = wire::DecodeFrame(bytes, frame); !decoded.ok()) {
-    ProtocolError(std::move(decoded), wire::kCloseInvalidPayload);
+  std::vector<wire::DecodedEnvelope>& decoded = decoded_;
+  if (absl::Status status = wire::DecodeFrame(bytes, &arena, &decoded);
+      !status.ok()) {
+    ProtocolError(std::move(status), wire::kCloseInvalidPayload);
     return;
   }
-  for (wire::Envelope& envelope : *frame->mutable_envelopes()) {
-    if (closing_ || stopped_) return;
-    HandleEnvelope(envelope);
+  effects_.deliveries.reserve(effects_.deliveries.size() + decoded.size());
+  for (const wire::DecodedEnvelope& envelope : decoded) {
+    if (closing_ || stopped_) break;
+    if (envelope.envelope == nullptr) {
+      HandleMsgEnvelope(envelope.msg);
+    } else {
+      HandleEnvelope(*envelope.envelope);
+    }
   }
+  decoded.clear();  // its views and pointers die with this call
+}
+
+void Session::HandleMsgEnvelope(const wire::MsgFields& msg) {
+  if (absl::Status valid = wire::ValidateMsg(msg, valid_method_); !valid.ok()) {
+    ProtocolError(valid, wire::kCloseProtocolError);
+    return;
+  }
+  if (msg.method != valid_method_) valid_method_ = std::string(msg.method);
+  if (state_ != State::kOpen) {
+    ProtocolError(absl::FailedPreconditionError("MSG before the handshake"),
+                  wire::kCloseProtocolError);
+    return;
+  }
+  HandleMsg(msg);
 }
 
 void Session::HandleEnvelope(wire::Envelope& envelope) {
+  if (envelope.has_msg()) {
+    return HandleMsgEnvelope(wire::FieldsOf(envelope.msg()));
+  }
   if (absl::Status valid = wire::Validate(envelope); !valid.ok()) {
     if (absl::IsUnimplemented(valid)) {  // a newer peer's kind: skip it
       control_.push_back(wire::MakeError(valid, /*fatal=*/false));
@@ -181,8 +203,6 @@ void Session::HandleEnvelope(wire::Envelope& envelope) {
     return;
   }
   switch (envelope.body_case()) {
-    case E::kMsg:
-      return HandleMsg(*envelope.mutable_msg());
     case E::kReply:
       return HandleReply(envelope.reply());
     case E::kAck:
@@ -339,43 +359,42 @@ bool Session::AcceptIncomingSeq(uint64_t seq) {
   return true;
 }
 
-bool Session::IncomingWindowAllows(const wire::Msg& msg) const {
+bool Session::IncomingWindowAllows(const wire::MsgFields& msg) const {
   const FlowOptions& flow = options_.flow;
   return unprocessed_.size() < flow.receive_window &&
-         (unprocessed_.empty() || unprocessed_bytes_ + msg.payload().size() <=
-                                      flow.receive_window_bytes);
+         (unprocessed_.empty() ||
+          unprocessed_bytes_ + msg.payload.size() <= flow.receive_window_bytes);
 }
 
-void Session::HandleMsg(wire::Msg& msg) {
+void Session::HandleMsg(const wire::MsgFields& msg) {
   // A call a restarted sender sends again under a new seq: processed
   // already (or in the window under its old seq).
-  if (msg.id() != 0 && msg.id() <= last_msg_id_ &&
-      msg.seq() == received_through_ + 1) {
-    AcceptIncomingSeq(msg.seq());
-    MarkProcessed(msg.seq());
+  if (msg.id != 0 && msg.id <= last_msg_id_ &&
+      msg.seq == received_through_ + 1) {
+    AcceptIncomingSeq(msg.seq);
+    MarkProcessed(msg.seq);
     return;
   }
-  if (msg.seq() > received_through_ && !IncomingWindowAllows(msg)) {
+  if (msg.seq > received_through_ && !IncomingWindowAllows(msg)) {
     ProtocolError(
         absl::ResourceExhaustedError(absl::StrCat(
-            "peer overran the receive window: MSG ", msg.seq(), " of ",
-            msg.payload().size(), " bytes on top of ", unprocessed_.size(),
+            "peer overran the receive window: MSG ", msg.seq, " of ",
+            msg.payload.size(), " bytes on top of ", unprocessed_.size(),
             " messages and ", unprocessed_bytes_,
             " bytes not yet processed (window ", options_.flow.receive_window,
             " messages, ", options_.flow.receive_window_bytes, " bytes)")),
         wire::kClosePolicyViolation);
     return;
   }
-  if (!AcceptIncomingSeq(msg.seq())) return;
-  last_msg_id_ = std::max(last_msg_id_, msg.id());
-  unprocessed_.emplace_back(msg.seq(), msg.payload().size());
-  unprocessed_bytes_ += msg.payload().size();
-  running_.emplace(msg.seq(), msg.reply_wanted());
-  // The frame is dropped after this: its strings move, not copy.
-  effects_.deliveries.push_back({{epoch_, msg.seq()},
-                                 std::move(*msg.mutable_method()),
-                                 std::move(*msg.mutable_payload()),
-                                 msg.reply_wanted()});
+  if (!AcceptIncomingSeq(msg.seq)) return;
+  last_msg_id_ = std::max(last_msg_id_, msg.id);
+  unprocessed_.emplace_back(msg.seq, msg.payload.size());
+  unprocessed_bytes_ += msg.payload.size();
+  running_.emplace(msg.seq, msg.reply_wanted);
+  effects_.deliveries.push_back({{epoch_, msg.seq},
+                                 std::string(msg.method),
+                                 std::string(msg.payload),
+                                 msg.reply_wanted});
 }
 
 void Session::HandleReply(const wire::Reply& reply) {

@@ -264,13 +264,14 @@ class Session {
     uint64_t seq = 0;  // 0 while it waits for credit
   };
 
-  // Moves a MSG's method and payload into its Delivery.
   void HandleEnvelope(wire::Envelope& envelope);
+  // Validates a MSG, then HandleMsg.
+  void HandleMsgEnvelope(const wire::MsgFields& msg);
   void HandleHello(const wire::Hello& hello);
   void HandleWelcome(const wire::Welcome& welcome);
   // Sequencing shared by MSG and REPLY; false = drop the envelope.
   bool AcceptIncomingSeq(uint64_t seq);
-  void HandleMsg(wire::Msg& msg);
+  void HandleMsg(const wire::MsgFields& msg);
   void HandleReply(const wire::Reply& reply);
   void HandleAck(const wire::Ack& ack);
   void HandleGoodbye(const wire::Goodbye& goodbye);
@@ -302,7 +303,7 @@ class Session {
   // Gives queued calls seqs while the window has room; emits
   // kBackpressureResume once the queue is empty and the window has room.
   void AdmitQueued();
-  bool IncomingWindowAllows(const wire::Msg& msg) const;
+  bool IncomingWindowAllows(const wire::MsgFields& msg) const;
   void StartNewSession();
   void MarkProcessed(uint64_t seq);
   // Gives `out` the next seq (not taken yet) and sets its size, returned.
@@ -352,6 +353,10 @@ class Session {
   absl::btree_set<std::pair<absl::Time, uint64_t>> deadlines_;
 
   // Incoming direction.
+  // OnFrame's decoded envelopes (a member, so its capacity is reused).
+  std::vector<wire::DecodedEnvelope> decoded_;
+  // The last method name a received MSG had that passed validation.
+  std::string valid_method_;
   uint64_t epoch_ = 1;  // bumped when a new session replaces the old one
   uint64_t received_through_ = 0;
   Watermark processed_;            // incoming seqs whose handlers finished

@@ -9,6 +9,7 @@
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/stubs/common.h"
 #include "google/protobuf/unknown_field_set.h"
+#include "runtime/util/status_macros.h"
 
 namespace parley::wire {
 namespace {
@@ -25,17 +26,6 @@ bool IsIdentifierPart(absl::string_view part) {
 bool IsValidCode(int32_t code) {
   return code >= 0 &&
          code <= static_cast<int32_t>(absl::StatusCode::kUnauthenticated);
-}
-
-absl::Status ValidateMsg(const Msg& msg) {
-  if (msg.seq() == 0) return absl::InvalidArgumentError("MSG with seq 0");
-  if (!IsValidMethodName(msg.method())) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("MSG ", msg.seq(), " has a malformed method name \"",
-                     absl::CEscape(msg.method().substr(0, 200)),
-                     "\"; expected \"package.Service/Method\""));
-  }
-  return absl::OkStatus();
 }
 
 absl::Status ValidateReply(const Reply& reply) {
@@ -179,6 +169,121 @@ class FieldWriter {
   uint8_t* at_ = buffer_;
 };
 
+absl::Status NotAFrame(absl::string_view bytes) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      "frame of ", bytes.size(), " bytes does not parse as parley.wire.Frame"));
+}
+
+absl::Status NoEnvelope(absl::string_view bytes) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("frame of ", bytes.size(), " bytes holds no envelope"));
+}
+
+// Reads the hand decoder's input: only what it can take for sure; anything
+// else makes it give the bytes to protobuf.
+class FieldReader {
+ public:
+  explicit FieldReader(absl::string_view bytes)
+      : at_(reinterpret_cast<const uint8_t*>(bytes.data())),
+        end_(at_ + bytes.size()) {}
+
+  bool done() const { return at_ == end_; }
+  // A one-byte tag (every field here is below 16).
+  bool Tag(uint8_t* tag) {
+    if (at_ == end_ || (*at_ & 0x80) != 0) return false;
+    *tag = *at_++;
+    return true;
+  }
+  // A varint of at most ten bytes, the tenth at most 1 (no bits beyond 64).
+  bool Varint(uint64_t* value) {
+    uint64_t result = 0;
+    for (int shift = 0; shift < 70; shift += 7) {
+      if (at_ == end_) return false;
+      uint8_t byte = *at_++;
+      if (shift == 63 && byte > 1) return false;
+      result |= static_cast<uint64_t>(byte & 0x7F) << shift;
+      if ((byte & 0x80) == 0) {
+        *value = result;
+        return true;
+      }
+    }
+    return false;
+  }
+  bool Bytes(absl::string_view* bytes) {
+    uint64_t size;
+    if (!Varint(&size) || size > static_cast<uint64_t>(end_ - at_)) {
+      return false;
+    }
+    *bytes = absl::string_view(reinterpret_cast<const char*>(at_), size);
+    at_ += size;
+    return true;
+  }
+
+ private:
+  const uint8_t* at_;
+  const uint8_t* end_;
+};
+
+// A Frame as a run of its envelopes (field 1, length-delimited) and
+// nothing else.
+bool SplitFrame(absl::string_view frame,
+                std::vector<absl::string_view>* envelopes) {
+  FieldReader in(frame);
+  while (!in.done()) {
+    uint8_t tag;
+    absl::string_view envelope;
+    if (!in.Tag(&tag) || tag != Tag(kFrameEnvelopesField, kLengthDelimited) ||
+        !in.Bytes(&envelope)) {
+      return false;
+    }
+    envelopes->push_back(envelope);
+  }
+  return true;
+}
+
+// An envelope holding a MSG and nothing else, whose fields are all known
+// (protobuf's rules: a repeated field's last value wins).
+bool DecodeMsg(absl::string_view envelope, MsgFields* msg) {
+  FieldReader outer(envelope);
+  uint8_t tag;
+  absl::string_view body;
+  if (!outer.Tag(&tag) || tag != Tag(kEnvelopeMsgField, kLengthDelimited) ||
+      !outer.Bytes(&body) || !outer.done()) {
+    return false;
+  }
+  *msg = MsgFields();
+  FieldReader in(body);
+  while (!in.done()) {
+    uint64_t value;
+    if (!in.Tag(&tag)) return false;
+    switch (tag) {
+      case Tag(1, kVarint):
+        if (!in.Varint(&msg->seq)) return false;
+        break;
+      case Tag(2, kLengthDelimited):
+        if (!in.Bytes(&msg->method)) return false;
+        break;
+      case Tag(3, kLengthDelimited):
+        if (!in.Bytes(&msg->payload)) return false;
+        break;
+      case Tag(4, kVarint):
+        if (!in.Varint(&value)) return false;
+        msg->reply_wanted = value != 0;
+        break;
+      case Tag(5, kVarint):
+        if (!in.Varint(&value)) return false;
+        msg->ack_within_ms = static_cast<uint32_t>(value);
+        break;
+      case Tag(6, kVarint):
+        if (!in.Varint(&msg->id)) return false;
+        break;
+      default:
+        return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 size_t FramedSize(const MsgFields& msg) {
@@ -234,6 +339,18 @@ std::string EncodeFrame(absl::Span<const Envelope> envelopes) {
   return frame;
 }
 
+std::string EncodeFrame(absl::Span<const DecodedEnvelope> envelopes) {
+  std::string frame;
+  for (const DecodedEnvelope& decoded : envelopes) {
+    if (decoded.envelope != nullptr) {
+      AppendToFrame(*decoded.envelope, &frame);
+    } else {
+      AppendToFrame(decoded.msg, &frame);
+    }
+  }
+  return frame;
+}
+
 absl::StatusOr<Frame> DecodeFrame(absl::string_view bytes) {
   Frame frame;
   if (absl::Status decoded = DecodeFrame(bytes, &frame); !decoded.ok()) {
@@ -242,23 +359,48 @@ absl::StatusOr<Frame> DecodeFrame(absl::string_view bytes) {
   return frame;
 }
 
+absl::Status DecodeFrame(absl::string_view bytes,
+                         google::protobuf::Arena* arena,
+                         std::vector<DecodedEnvelope>* out) {
+  out->clear();
+  std::vector<absl::string_view> envelopes;
+  if (!SplitFrame(bytes, &envelopes)) {
+    // Not a plain run of envelopes (say, unknown Frame fields): protobuf
+    // decides.
+    auto* frame = google::protobuf::Arena::CreateMessage<Frame>(arena);
+    PARLEY_RETURN_IF_ERROR(DecodeFrame(bytes, frame));
+    for (Envelope& envelope : *frame->mutable_envelopes()) {
+      out->push_back({{}, &envelope});
+    }
+    return absl::OkStatus();
+  }
+  out->reserve(envelopes.size());
+  for (absl::string_view bytes_of_one : envelopes) {
+    DecodedEnvelope& decoded = out->emplace_back();
+    if (DecodeMsg(bytes_of_one, &decoded.msg)) continue;
+    decoded.envelope = google::protobuf::Arena::CreateMessage<Envelope>(arena);
+    if (!decoded.envelope->ParseFromArray(
+            bytes_of_one.data(), static_cast<int>(bytes_of_one.size()))) {
+      out->clear();
+      return NotAFrame(bytes);
+    }
+  }
+  if (out->empty()) return NoEnvelope(bytes);
+  return absl::OkStatus();
+}
+
 absl::Status DecodeFrame(absl::string_view bytes, Frame* frame) {
   if (!frame->ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("frame of ", bytes.size(),
-                     " bytes does not parse as parley.wire.Frame"));
+    return NotAFrame(bytes);
   }
-  if (frame->envelopes_size() == 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("frame of ", bytes.size(), " bytes holds no envelope"));
-  }
+  if (frame->envelopes_size() == 0) return NoEnvelope(bytes);
   return absl::OkStatus();
 }
 
 absl::Status Validate(const Envelope& envelope) {
   switch (envelope.body_case()) {
     case Envelope::kMsg:
-      return ValidateMsg(envelope.msg());
+      return ValidateMsg(FieldsOf(envelope.msg()));
     case Envelope::kReply:
       return ValidateReply(envelope.reply());
     case Envelope::kError:
@@ -282,6 +424,23 @@ absl::Status Validate(const Envelope& envelope) {
   }
   return absl::UnimplementedError(absl::StrCat(
       "unknown envelope kind (", UnknownFieldNumbers(envelope), ")"));
+}
+
+absl::Status ValidateMsg(const MsgFields& msg, absl::string_view valid_method) {
+  if (msg.seq == 0) return absl::InvalidArgumentError("MSG with seq 0");
+  if ((valid_method.empty() || msg.method != valid_method) &&
+      !IsValidMethodName(msg.method)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("MSG ", msg.seq, " has a malformed method name \"",
+                     absl::CEscape(msg.method.substr(0, 200)),
+                     "\"; expected \"package.Service/Method\""));
+  }
+  return absl::OkStatus();
+}
+
+MsgFields FieldsOf(const Msg& msg) {
+  return {msg.seq(),          msg.method(),        msg.payload(),
+          msg.reply_wanted(), msg.ack_within_ms(), msg.id()};
 }
 
 bool IsValidMethodName(absl::string_view name) {

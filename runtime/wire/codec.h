@@ -13,11 +13,13 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "google/protobuf/arena.h"
 #include "parley/wire.pb.h"
 
 namespace parley::wire {
@@ -62,6 +64,26 @@ size_t FramedSize(const ReplyFields& reply);
 void AppendToFrame(const MsgFields& msg, std::string* frame);
 void AppendToFrame(const ReplyFields& reply, std::string* frame);
 
+// One envelope of a received frame, as DecodeFrame(bytes, arena, out)
+// yields it: a MSG decoded in place (views into the frame's bytes, when
+// `envelope` is null), or any envelope, parsed by protobuf.
+struct DecodedEnvelope {
+  MsgFields msg;
+  Envelope* envelope = nullptr;
+};
+// Parses one Frame into `out` (cleared first), as DecodeFrame(bytes) does
+// and with its errors, but MSGs in the form AppendToFrame(MsgFields)
+// writes are decoded by hand, without protobuf: every other envelope (and
+// any frame not a plain run of envelopes) goes through protobuf, onto
+// `arena`. `out` is valid while `bytes` and `arena` are.
+absl::Status DecodeFrame(absl::string_view bytes,
+                         google::protobuf::Arena* arena,
+                         std::vector<DecodedEnvelope>* out);
+
+// Serializes decoded envelopes as one Frame again (what protobuf writes
+// for the same envelopes).
+std::string EncodeFrame(absl::Span<const DecodedEnvelope> envelopes);
+
 // Parses one Frame. InvalidArgument when `bytes` is not a Frame (garbage,
 // truncated) or holds no envelope.
 absl::StatusOr<Frame> DecodeFrame(absl::string_view bytes);
@@ -73,6 +95,12 @@ absl::Status DecodeFrame(absl::string_view bytes, Frame* frame);
 // InvalidArgument for a known kind with bad fields (seq 0, a method not of
 // the form "pkg.Service/Method", an out-of-range status code, ...).
 absl::Status Validate(const Envelope& envelope);
+// The same for a MSG's fields. `valid_method` is a method name found valid
+// before: a MSG with that name skips the name's check.
+absl::Status ValidateMsg(const MsgFields& msg,
+                         absl::string_view valid_method = {});
+// A Msg's fields, viewing its strings.
+MsgFields FieldsOf(const Msg& msg);
 
 // "pkg.Service/Method" with non-empty, identifier-like parts.
 bool IsValidMethodName(absl::string_view name);
