@@ -116,7 +116,13 @@ void Session::OnDisconnected(const absl::Status& reason) {
 }
 
 void Session::OnFrame(absl::string_view bytes, absl::Time now) {
+  OnFrame(std::make_shared<const std::string>(bytes), now);
+}
+
+void Session::OnFrame(std::shared_ptr<const std::string> frame,
+                      absl::Time now) {
   if (stopped_ || closing_ || state_ == State::kDisconnected) return;
+  const absl::string_view bytes = *frame;
   last_heard_ = now;  // any frame proves the peer alive
   ping_sent_ = absl::InfiniteFuture();
   // MSGs are decoded in place (views into `bytes`); other envelopes live
@@ -136,7 +142,7 @@ void Session::OnFrame(absl::string_view bytes, absl::Time now) {
   for (const wire::DecodedEnvelope& envelope : decoded) {
     if (closing_ || stopped_) break;
     if (envelope.envelope == nullptr) {
-      HandleMsgEnvelope(envelope.msg);
+      HandleMsgEnvelope(envelope.msg, frame);
     } else {
       HandleEnvelope(*envelope.envelope);
     }
@@ -144,7 +150,9 @@ void Session::OnFrame(absl::string_view bytes, absl::Time now) {
   decoded.clear();  // its views and pointers die with this call
 }
 
-void Session::HandleMsgEnvelope(const wire::MsgFields& msg) {
+void Session::HandleMsgEnvelope(
+    const wire::MsgFields& msg,
+    const std::shared_ptr<const std::string>& owner) {
   if (absl::Status valid = wire::ValidateMsg(msg, valid_method_); !valid.ok()) {
     ProtocolError(valid, wire::kCloseProtocolError);
     return;
@@ -155,12 +163,12 @@ void Session::HandleMsgEnvelope(const wire::MsgFields& msg) {
                   wire::kCloseProtocolError);
     return;
   }
-  HandleMsg(msg);
+  HandleMsg(msg, owner);
 }
 
 void Session::HandleEnvelope(wire::Envelope& envelope) {
   if (envelope.has_msg()) {
-    return HandleMsgEnvelope(wire::FieldsOf(envelope.msg()));
+    return HandleMsgEnvelope(wire::FieldsOf(envelope.msg()), nullptr);
   }
   if (absl::Status valid = wire::Validate(envelope); !valid.ok()) {
     if (absl::IsUnimplemented(valid)) {  // a newer peer's kind: skip it
@@ -366,7 +374,8 @@ bool Session::IncomingWindowAllows(const wire::MsgFields& msg) const {
           unprocessed_bytes_ + msg.payload.size() <= flow.receive_window_bytes);
 }
 
-void Session::HandleMsg(const wire::MsgFields& msg) {
+void Session::HandleMsg(const wire::MsgFields& msg,
+                        const std::shared_ptr<const std::string>& owner) {
   // A call a restarted sender sends again under a new seq: processed
   // already (or in the window under its old seq).
   if (msg.id != 0 && msg.id <= last_msg_id_ &&
@@ -391,10 +400,22 @@ void Session::HandleMsg(const wire::MsgFields& msg) {
   unprocessed_.emplace_back(msg.seq, msg.payload.size());
   unprocessed_bytes_ += msg.payload.size();
   running_.emplace(msg.seq, msg.reply_wanted);
-  effects_.deliveries.push_back({{epoch_, msg.seq},
-                                 std::string(msg.method),
-                                 std::string(msg.payload),
-                                 msg.reply_wanted});
+  Delivery& delivery = effects_.deliveries.emplace_back();
+  delivery.id = {epoch_, msg.seq};
+  delivery.reply_wanted = msg.reply_wanted;
+  if (owner != nullptr) {
+    delivery.method = msg.method;
+    delivery.payload = msg.payload;
+    delivery.bytes = owner;
+  } else {  // the views die with OnFrame: one copy of both
+    auto copy = std::make_shared<std::string>();
+    copy->reserve(msg.method.size() + msg.payload.size());
+    copy->append(msg.method.data(), msg.method.size());
+    copy->append(msg.payload.data(), msg.payload.size());
+    delivery.method = absl::string_view(*copy).substr(0, msg.method.size());
+    delivery.payload = absl::string_view(*copy).substr(msg.method.size());
+    delivery.bytes = std::move(copy);
+  }
 }
 
 void Session::HandleReply(const wire::Reply& reply) {

@@ -94,9 +94,12 @@ struct DeliveryId {
 // An incoming MSG that the owner must dispatch, then Finish().
 struct Delivery {
   DeliveryId id;
-  std::string method;
-  std::string payload;
+  // Views into `bytes`: mostly the frame the MSG came in, shared by every
+  // delivery from it (a payload is not copied out of its frame).
+  absl::string_view method;
+  absl::string_view payload;
   bool reply_wanted = false;
+  std::shared_ptr<const std::string> bytes;
 };
 
 // The outcome of a call this side made, for its callback.
@@ -155,6 +158,9 @@ class Session {
   void OnConnected(absl::Time now);
   // One binary message from the peer. Bad input never aborts: it yields
   // ERROR envelopes, kError events and, if fatal, a CloseRequest.
+  // Deliveries keep `frame` alive and view into it.
+  void OnFrame(std::shared_ptr<const std::string> frame, absl::Time now);
+  // The same with a copy of `bytes`.
   void OnFrame(absl::string_view bytes, absl::Time now);
   // The connection is gone. Nothing is dropped: unacked calls stay queued
   // and pending callbacks stay pending.
@@ -265,13 +271,16 @@ class Session {
   };
 
   void HandleEnvelope(wire::Envelope& envelope);
-  // Validates a MSG, then HandleMsg.
-  void HandleMsgEnvelope(const wire::MsgFields& msg);
+  // Validates a MSG, then HandleMsg. `owner` holds the bytes `msg` views
+  // (null: they die with OnFrame, and the Delivery takes a copy).
+  void HandleMsgEnvelope(const wire::MsgFields& msg,
+                         const std::shared_ptr<const std::string>& owner);
   void HandleHello(const wire::Hello& hello);
   void HandleWelcome(const wire::Welcome& welcome);
   // Sequencing shared by MSG and REPLY; false = drop the envelope.
   bool AcceptIncomingSeq(uint64_t seq);
-  void HandleMsg(const wire::MsgFields& msg);
+  void HandleMsg(const wire::MsgFields& msg,
+                 const std::shared_ptr<const std::string>& owner);
   void HandleReply(const wire::Reply& reply);
   void HandleAck(const wire::Ack& ack);
   void HandleGoodbye(const wire::Goodbye& goodbye);

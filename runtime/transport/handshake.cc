@@ -91,8 +91,7 @@ absl::Status ValidateHeaders(
       return absl::InvalidArgumentError(absl::StrCat(
           "header name \"", absl::CEscape(name), "\" is not an HTTP token"));
     }
-    if (value.find_first_of(std::string("\r\n\0", 3)) !=
-        std::string::npos) {
+    if (value.find_first_of(std::string("\r\n\0", 3)) != std::string::npos) {
       return absl::InvalidArgumentError(
           absl::StrCat("value of header ", name, " holds CR, LF or NUL"));
     }

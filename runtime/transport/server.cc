@@ -142,7 +142,7 @@ class Server::Impl {
         }
       });
     }
-    void OnBinary(absl::string_view bytes) override {
+    void OnBinary(std::string bytes) override {
       if (refused_) return;
       if (link_ == nullptr) {
         hello_timer_.reset();
@@ -152,7 +152,7 @@ class Server::Impl {
         link_ = *std::move(link);
         link_->Attach(connection_);
       }
-      link_->OnBinary(bytes);
+      link_->OnBinary(std::move(bytes));
     }
     void OnClose(uint16_t code, absl::string_view reason) override {
       hello_timer_.reset();

@@ -175,9 +175,11 @@ void SessionLink::Attach(std::shared_ptr<WsConnection> connection) {
   }
 }
 
-void SessionLink::OnBinary(absl::string_view bytes) {
+void SessionLink::OnBinary(std::string bytes) {
+  // Shared with the deliveries that view into it (no copy of a payload).
+  auto frame = std::make_shared<const std::string>(std::move(bytes));
   absl::MutexLock lock(&mu_);
-  session_.OnFrame(bytes, absl::Now());
+  session_.OnFrame(std::move(frame), absl::Now());
   ScheduleFlushLocked();
 }
 
@@ -356,7 +358,7 @@ void SessionLink::Dispatch(session::Delivery delivery) {
   // Calls mostly repeat the last one's method: its entry is looked up once.
   if (delivery.method != dispatched_method_) {
     dispatched_entry_ = services_->Find(delivery.method);
-    dispatched_method_ = delivery.method;
+    dispatched_method_ = std::string(delivery.method);
   }
   const rpc::ServiceRegistry::Entry* entry = dispatched_entry_;
   if (entry == nullptr) {
@@ -419,7 +421,9 @@ void LinkHandler::OnOpen(std::shared_ptr<WsConnection> connection) {
   link_->Attach(std::move(connection));
 }
 
-void LinkHandler::OnBinary(absl::string_view bytes) { link_->OnBinary(bytes); }
+void LinkHandler::OnBinary(std::string bytes) {
+  link_->OnBinary(std::move(bytes));
+}
 
 void LinkHandler::OnClose(uint16_t code, absl::string_view reason) {
   if (opened_) link_->Detach(connection_.get(), code, reason);

@@ -71,8 +71,8 @@ class SessionLink : public Channel,
   // Loop thread: the session now runs on `connection` (a connection it
   // ran on before is dropped: its peer came back on a new one).
   void Attach(std::shared_ptr<WsConnection> connection);
-  // Loop thread: bytes from the current connection.
-  void OnBinary(absl::string_view bytes);
+  // Loop thread: a frame from the current connection.
+  void OnBinary(std::string bytes);
   // Loop thread: `connection` ended; ignored unless it is the current one.
   void Detach(const WsConnection* connection, uint16_t code,
               absl::string_view reason);
@@ -175,7 +175,7 @@ class LinkHandler : public WsHandler {
       : link_(std::move(link)), on_close_(std::move(on_close)) {}
 
   void OnOpen(std::shared_ptr<WsConnection> connection) override;
-  void OnBinary(absl::string_view bytes) override;
+  void OnBinary(std::string bytes) override;
   void OnClose(uint16_t code, absl::string_view reason) override;
 
  private:

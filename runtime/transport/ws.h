@@ -101,8 +101,8 @@ class WsHandler {
   virtual ~WsHandler() = default;
   // The connection is open; keep `connection` to send.
   virtual void OnOpen(std::shared_ptr<WsConnection> connection) = 0;
-  // One whole binary message.
-  virtual void OnBinary(absl::string_view bytes) = 0;
+  // One whole binary message, handed over (no copy of it is kept).
+  virtual void OnBinary(std::string bytes) = 0;
   // Called exactly once per connection attempt: after OnOpen when an open
   // connection ends (either side closed it, or the socket failed: code
   // wire::kCloseAbnormal), or without OnOpen when the attempt failed:

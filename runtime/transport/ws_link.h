@@ -239,7 +239,8 @@ class WsLink final : public WsConnection,
       return;
     }
     std::shared_ptr<WsHandler> handler = handler_;  // OnBinary may Abort us
-    handler->OnBinary(msg->get_payload());
+    // The payload moves out: websocketpp drops the message after this.
+    handler->OnBinary(std::move(msg->get_raw_payload()));
   }
 
   // An open connection ended. Reports the close frame we received (for a

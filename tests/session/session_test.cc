@@ -32,7 +32,7 @@ struct Side {
   std::vector<CloseRequest> closes;
   // Default handler: reply with the payload itself.
   std::function<void(Side&, Delivery&)> handler = [](Side& side, Delivery& d) {
-    side.s->Finish(d.id, d.payload);
+    side.s->Finish(d.id, std::string(d.payload));
   };
 
   void Drain() {
@@ -155,7 +155,7 @@ TEST_F(SessionPair, RequestGetsTheReplyPayload) {
   Connect();
   server_.handler = [](Side& side, Delivery& d) {
     EXPECT_TRUE(d.reply_wanted);
-    side.s->Finish(d.id, "re:" + d.payload);
+    side.s->Finish(d.id, absl::StrCat("re:", d.payload));
   };
   absl::StatusOr<std::string> reply;
   ASSERT_TRUE(Send(
@@ -184,7 +184,7 @@ TEST_F(SessionPair, ServerCanCallTheClient) {
 TEST_F(SessionPair, HandlerErrorReachesTheCallerBeforeTheAck) {
   Connect();
   server_.handler = [](Side& side, Delivery& d) {
-    side.s->Finish(d.id, absl::NotFoundError("no " + d.payload));
+    side.s->Finish(d.id, absl::NotFoundError(absl::StrCat("no ", d.payload)));
   };
   std::vector<absl::Status> done;
   for (const char* p : {"a", "b"}) {
@@ -348,7 +348,7 @@ TEST_F(WindowTest, OutstandingCallsNeverExceedThePeersWindow) {
   EXPECT_EQ(client_.Count(EventType::kBackpressureWait), 1);
   std::vector<std::string> delivered;
   while (!server_.held.empty()) {
-    delivered.push_back(server_.held.front().payload);
+    delivered.emplace_back(server_.held.front().payload);
     FinishOne();
     EXPECT_LE(client_.s->stats().outstanding_messages, 3u);
     EXPECT_LE(server_.s->stats().unprocessed_messages, 3u);
@@ -408,7 +408,7 @@ TEST_F(WindowTest, RepliesPassAShutWindow) {
   Use(Window(Role::kClient, 1), Window(Role::kServer, 8));
   client_.handler = [](Side& side, Delivery& d) { side.held.push_back(d); };
   server_.handler = [](Side& side, Delivery& d) {
-    side.s->Finish(d.id, "re:" + d.payload);
+    side.s->Finish(d.id, absl::StrCat("re:", d.payload));
   };
   Connect();
   ASSERT_TRUE(Send(server_, "held").ok());
@@ -599,7 +599,7 @@ TEST_F(SessionPair, ResumeRetransmitsEverythingAboveReceivedThrough) {
   Connect();
   std::vector<std::string> got;
   server_.handler = [&](Side& side, Delivery& d) {
-    got.push_back(d.payload);
+    got.emplace_back(d.payload);
     side.s->Finish(d.id, std::string());
   };
   ASSERT_TRUE(Send(client_, "1").ok());

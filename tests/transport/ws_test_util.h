@@ -30,7 +30,7 @@ class RecordingHandler : public WsHandler {
     ++opens_;
     connection_ = std::move(connection);
   }
-  void OnBinary(absl::string_view bytes) override {
+  void OnBinary(std::string bytes) override {
     std::shared_ptr<WsConnection> connection;
     {
       absl::MutexLock lock(&mu_);
