@@ -4,8 +4,10 @@
 
 #include <algorithm>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/types/optional.h"
 #include "runtime/util/status_macros.h"
 
 namespace parley::store {
@@ -69,17 +71,18 @@ absl::Status DurableStore::Run(Op* op, std::vector<std::string>* obsolete) {
 void DurableStore::WriteNextBatch(std::vector<std::string>* obsolete) {
   // The batch from the queue's front, led by an ack MarkAcked deferred;
   // META records are built from the state as it will be at their place in
-  // the log.
-  const Checkpoint start = state_;
-  Checkpoint running = state_;
+  // the log (`next_seq`, `acked_through`: that state's counters; the state
+  // itself, with its meta, is copied only for a new segment).
+  uint64_t next_seq = state_.next_seq;
+  uint64_t acked_through = state_.acked_through;
   bool sync = false;
   size_t bytes = 0;
   Op deferred(Op::kAck);
-  std::vector<Op*> batch;
+  absl::InlinedVector<Op*, 8> batch;  // one op, mostly, with one writer
   if (deferred_ack_through_ > state_.acked_through) {
     deferred.seq = deferred_ack_through_;
     deferred.record = EncodeAcked(deferred.seq);
-    running.acked_through = deferred.seq;
+    acked_through = deferred.seq;
     bytes += deferred.record.size();
     batch.push_back(&deferred);
   }
@@ -89,13 +92,10 @@ void DurableStore::WriteNextBatch(std::vector<std::string>* obsolete) {
         bytes + o->record.size() > kMaxBatchBytes) {
       break;
     }
-    if (o->kind == Op::kMessage) running.next_seq = o->seq + 1;
-    if (o->kind == Op::kAck) {
-      running.acked_through = std::max(running.acked_through, o->seq);
-    }
+    if (o->kind == Op::kMessage) next_seq = o->seq + 1;
+    if (o->kind == Op::kAck) acked_through = std::max(acked_through, o->seq);
     if (o->kind == Op::kMeta) {
-      running.meta = o->meta;
-      o->record = EncodeMeta(running);
+      o->record = EncodeMeta({next_seq, acked_through, o->meta});
     }
     // Under kEveryWrite a MESSAGE is synced before its Append returns; an
     // ACK need not be: losing one to a machine crash only makes the client
@@ -108,8 +108,12 @@ void DurableStore::WriteNextBatch(std::vector<std::string>* obsolete) {
   }
   absl::Status s = error_;
   if (s.ok()) {
+    // Only the leader touches writer_, and state_ stays as it is until the
+    // batch is applied below.
+    absl::optional<Checkpoint> rotation;
+    if (writer_->length() >= options_.segment_bytes) rotation = state_;
     mu_.Unlock();
-    s = WriteBatch(batch, sync, start);
+    s = WriteBatch(batch, sync, rotation ? &*rotation : nullptr);
     mu_.Lock();
   }
   if (s.ok()) {
@@ -134,11 +138,11 @@ void DurableStore::WriteNextBatch(std::vector<std::string>* obsolete) {
   }
 }
 
-absl::Status DurableStore::WriteBatch(const std::vector<Op*>& batch, bool sync,
-                                      const Checkpoint& state) {
-  if (writer_->length() >= options_.segment_bytes) {
+absl::Status DurableStore::WriteBatch(absl::Span<Op* const> batch, bool sync,
+                                      const Checkpoint* rotation) {
+  if (rotation != nullptr) {
     PARLEY_RETURN_IF_ERROR(FinishSegment());
-    PARLEY_RETURN_IF_ERROR(StartSegment(active_number_ + 1, state));
+    PARLEY_RETURN_IF_ERROR(StartSegment(active_number_ + 1, *rotation));
   }
   for (Op* o : batch) {
     if (o->kind == Op::kSync) continue;

@@ -47,6 +47,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "parley/options.h"
 #include "runtime/store/env.h"
 #include "runtime/store/log_writer.h"
@@ -130,9 +131,10 @@ class DurableStore : public MessageStore {
   // writing.
   void WriteNextBatch(std::vector<std::string>* obsolete)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Leader only, mu_ not held: writes (and syncs) a batch.
-  absl::Status WriteBatch(const std::vector<Op*>& batch, bool sync,
-                          const Checkpoint& state);
+  // Leader only, mu_ not held: writes (and syncs) a batch, first starting
+  // a new segment from `rotation` (the state before the batch) if given.
+  absl::Status WriteBatch(absl::Span<Op* const> batch, bool sync,
+                          const Checkpoint* rotation);
   absl::Status StartSegment(uint64_t number, const Checkpoint& state);
   absl::Status FinishSegment();
   void Apply(Op* op) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -65,8 +65,8 @@ absl::Status SessionLink::Call(const MethodInfo& method, std::string payload,
       options.ack_within.value_or(method.default_ack_within);
   absl::ReleasableMutexLock lock(&mu_);
   if (store_required_) {
-    lock.Release();
-    return CallDurable(method, std::move(payload), ack_within, std::move(done));
+    return CallDurable(&lock, method, std::move(payload), ack_within,
+                       std::move(done));
   }
   absl::Status accepted = session_.Call(
       method.full_name, std::move(payload), method.kind == MethodKind::kRequest,
@@ -76,28 +76,26 @@ absl::Status SessionLink::Call(const MethodInfo& method, std::string payload,
   return accepted;
 }
 
-absl::Status SessionLink::CallDurable(const MethodInfo& method,
+absl::Status SessionLink::CallDurable(absl::ReleasableMutexLock* lock,
+                                      const MethodInfo& method,
                                       std::string payload,
                                       absl::Duration ack_within,
                                       RawDoneCallback done) {
   const bool reply_wanted = method.kind == MethodKind::kRequest;
-  std::shared_ptr<store::MessageStore> store;
-  {
-    absl::MutexLock lock(&mu_);
-    if (store_ == nullptr) {
-      return absl::FailedPreconditionError(
-          session_.stopped()
-              ? "session stopped"
-              : "the durable buffer opens in Start(); no calls before it");
-    }
-    absl::Status checked = session_.CheckCall(method.full_name, payload.size(),
-                                              reply_wanted, ack_within);
-    if (!checked.ok()) {
-      ScheduleFlushLocked();  // a kReject refusal may have emitted an event
-      return checked;
-    }
-    store = store_;
+  if (store_ == nullptr) {
+    return absl::FailedPreconditionError(
+        session_.stopped()
+            ? "session stopped"
+            : "the durable buffer opens in Start(); no calls before it");
   }
+  absl::Status checked = session_.CheckCall(method.full_name, payload.size(),
+                                            reply_wanted, ack_within);
+  if (!checked.ok()) {
+    ScheduleFlushLocked();  // a kReject refusal may have emitted an event
+    return checked;
+  }
+  std::shared_ptr<store::MessageStore> store = store_;
+  lock->Release();
   store::StoredMessage message;
   message.method = method.full_name;
   message.payload = std::move(payload);
@@ -109,11 +107,15 @@ absl::Status SessionLink::CallDurable(const MethodInfo& method,
   // Accepted: it is in the buffer and goes out, now or after a restart.
   std::vector<RawDoneCallback> refused;
   {
-    absl::MutexLock lock(&mu_);
-    stored_.emplace(
-        *id, StoredCall{std::move(message.method), std::move(message.payload),
-                        reply_wanted, ack_within, std::move(done)});
-    refused = HandStoredLocked();
+    absl::MutexLock relock(&mu_);
+    StoredCall call{std::move(message.method), std::move(message.payload),
+                    reply_wanted, ack_within, std::move(done)};
+    if (*id == next_stored_) {  // next in record order (one caller: always)
+      HandStoredLocked(std::move(call), absl::Now(), &refused);
+    } else {
+      stored_.emplace(*id, std::move(call));
+    }
+    HandWaitingLocked(&refused);
   }
   for (RawDoneCallback& callback : refused) {
     callback(absl::CancelledError(
@@ -123,21 +125,24 @@ absl::Status SessionLink::CallDurable(const MethodInfo& method,
   return absl::OkStatus();
 }
 
-std::vector<RawDoneCallback> SessionLink::HandStoredLocked() {
+void SessionLink::HandStoredLocked(StoredCall call, absl::Time now,
+                                   std::vector<RawDoneCallback>* refused) {
+  absl::Status taken =
+      session_.CallStored(next_stored_++, call.method, std::move(call.payload),
+                          call.reply_wanted, call.ack_within, call.done, now);
+  // Only a stopped session refuses; the call stays in the buffer for the
+  // next Start, and its caller hears CANCELLED like the rest.
+  if (!taken.ok() && call.done != nullptr) refused->push_back(call.done);
+}
+
+void SessionLink::HandWaitingLocked(std::vector<RawDoneCallback>* refused) {
   absl::Time now = absl::Now();
-  std::vector<RawDoneCallback> refused;
   while (!stored_.empty() && stored_.begin()->first == next_stored_) {
     StoredCall call = std::move(stored_.begin()->second);
     stored_.erase(stored_.begin());
-    absl::Status taken = session_.CallStored(
-        next_stored_++, call.method, std::move(call.payload), call.reply_wanted,
-        call.ack_within, call.done, now);
-    // Only a stopped session refuses; the call stays in the buffer for the
-    // next Start, and its caller hears CANCELLED like the rest.
-    if (!taken.ok() && call.done != nullptr) refused.push_back(call.done);
+    HandStoredLocked(std::move(call), now, refused);
   }
   ScheduleFlushLocked();
-  return refused;
 }
 
 bool SessionLink::OnIoThread() const {

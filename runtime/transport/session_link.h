@@ -96,14 +96,28 @@ class SessionLink : public Channel,
   SessionStats stats() const;
 
  private:
-  // Call through the durable store: checked, appended outside mu_ (so
-  // concurrent calls share a sync), then handed to the session in record
-  // order.
-  absl::Status CallDurable(const MethodInfo& method, std::string payload,
-                           absl::Duration ack_within, RawDoneCallback done);
-  // Hands the stored calls that are next in record order to the session;
-  // returns the callbacks of those a stopped session refused.
-  std::vector<RawDoneCallback> HandStoredLocked()
+  // Call through the durable store, entered under `lock` (on mu_): checked,
+  // appended outside mu_ (so concurrent calls share a sync), then handed to
+  // the session in record order.
+  absl::Status CallDurable(absl::ReleasableMutexLock* lock,
+                           const MethodInfo& method, std::string payload,
+                           absl::Duration ack_within, RawDoneCallback done)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A call appended to the durable buffer, not yet handed to the session.
+  struct StoredCall {
+    std::string method;
+    std::string payload;
+    bool reply_wanted;
+    absl::Duration ack_within;
+    RawDoneCallback done;
+  };
+  // Hands the stored call that is next in record order to the session; a
+  // stopped session refuses it, and its callback joins `refused`.
+  void HandStoredLocked(StoredCall call, absl::Time now,
+                        std::vector<RawDoneCallback>* refused)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The same for the waiting calls that are next in record order now.
+  void HandWaitingLocked(std::vector<RawDoneCallback>* refused)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Tells the store what is done and which session it belongs to.
   void UpdateStore(const session::Effects& effects,
@@ -137,13 +151,6 @@ class SessionLink : public Channel,
   // The durable buffer, if any, and the calls appended to it but not yet
   // handed to the session (a caller that appended later may take mu_
   // first), by record number.
-  struct StoredCall {
-    std::string method;
-    std::string payload;
-    bool reply_wanted;
-    absl::Duration ack_within;
-    RawDoneCallback done;
-  };
   bool store_required_ ABSL_GUARDED_BY(mu_) = false;
   std::shared_ptr<store::MessageStore> store_ ABSL_GUARDED_BY(mu_);
   std::map<uint64_t, StoredCall> stored_ ABSL_GUARDED_BY(mu_);
