@@ -31,12 +31,12 @@ SessionLink::SessionLink(IoLoop* loop, const rpc::ServiceRegistry* services,
       session_(std::move(options)) {}
 
 void SessionLink::RequireStore() {
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   store_required_ = true;
 }
 
 absl::Status SessionLink::UseStore(std::shared_ptr<store::MessageStore> store) {
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   store::StoreMeta meta = store->meta();
   const uint64_t first = store->acked_through() + 1;
   session_.Restore(meta.session_id, first);
@@ -63,7 +63,7 @@ absl::Status SessionLink::Call(const MethodInfo& method, std::string payload,
                                RawDoneCallback done) {
   absl::Duration ack_within =
       options.ack_within.value_or(method.default_ack_within);
-  absl::ReleasableMutexLock lock(&mu_);
+  util::ReleasableMutexLock lock(&mu_);
   if (store_required_) {
     return CallDurable(&lock, method, std::move(payload), ack_within,
                        std::move(done));
@@ -76,7 +76,7 @@ absl::Status SessionLink::Call(const MethodInfo& method, std::string payload,
   return accepted;
 }
 
-absl::Status SessionLink::CallDurable(absl::ReleasableMutexLock* lock,
+absl::Status SessionLink::CallDurable(util::ReleasableMutexLock* lock,
                                       const MethodInfo& method,
                                       std::string payload,
                                       absl::Duration ack_within,
@@ -107,7 +107,7 @@ absl::Status SessionLink::CallDurable(absl::ReleasableMutexLock* lock,
   // Accepted: it is in the buffer and goes out, now or after a restart.
   std::vector<RawDoneCallback> refused;
   {
-    absl::MutexLock relock(&mu_);
+    util::MutexLock relock(&mu_);
     StoredCall call{std::move(message.method), std::move(message.payload),
                     reply_wanted, ack_within, std::move(done)};
     if (*id == next_stored_) {  // next in record order (one caller: always)
@@ -146,7 +146,7 @@ void SessionLink::HandWaitingLocked(std::vector<RawDoneCallback>* refused) {
 }
 
 bool SessionLink::OnIoThread() const {
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   return !stopped_ && loop_->OnLoopThread();
 }
 
@@ -161,7 +161,7 @@ void SessionLink::set_max_pending_requests(size_t max) {
 void SessionLink::Attach(std::shared_ptr<WsConnection> connection) {
   std::shared_ptr<WsConnection> replaced;
   {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     replaced = std::move(connection_);
     if (replaced != nullptr) {
       session_.OnDisconnected(
@@ -183,7 +183,7 @@ void SessionLink::Attach(std::shared_ptr<WsConnection> connection) {
 void SessionLink::OnBinary(std::string bytes) {
   // Shared with the deliveries that view into it (no copy of a payload).
   auto frame = std::make_shared<const std::string>(std::move(bytes));
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   session_.OnFrame(std::move(frame), absl::Now());
   ScheduleFlushLocked();
 }
@@ -191,7 +191,7 @@ void SessionLink::OnBinary(std::string bytes) {
 void SessionLink::Detach(const WsConnection* connection, uint16_t code,
                          absl::string_view reason) {
   {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     if (connection != connection_.get()) return;  // replaced already
     connection_ = nullptr;
     session_.OnDisconnected(absl::UnavailableError(
@@ -202,13 +202,13 @@ void SessionLink::Detach(const WsConnection* connection, uint16_t code,
 
 void SessionLink::Stop(const absl::Status& status) {
   {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     session_.Stop(status);
   }
   // Pump's UpdateStore still records the last acks; then the buffer is
   // released (closed once an Append in flight returns).
   Pump();  // writes GOODBYE and runs the cancelled calls' callbacks
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   store_ = nullptr;
   stopped_ = true;
   deadline_timer_.reset();
@@ -217,27 +217,27 @@ void SessionLink::Stop(const absl::Status& status) {
 }
 
 bool SessionLink::open() const {
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   return session_.open();
 }
 
 bool SessionLink::connected() const {
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   return connection_ != nullptr;
 }
 
 std::string SessionLink::session_id() const {
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   return session_.session_id();
 }
 
 bool SessionLink::stopped() const {
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   return session_.stopped();
 }
 
 SessionStats SessionLink::stats() const {
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   SessionStats stats = session_.stats();
   if (connection_ != nullptr)
     stats.buffered_bytes = connection_->BufferedAmount();
@@ -256,7 +256,7 @@ void SessionLink::Pump() {
   std::string peer;
   std::string session_id;
   {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     flush_scheduled_ = false;
     effects = session_.TakeEffects();
     connection = connection_;
@@ -275,7 +275,7 @@ void SessionLink::Pump() {
   bool more = false;
   absl::Time next_deadline;
   {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     while (room > 0 && session_.HasFrame()) {
       std::string frame = session_.TakeFrame();
       if (frame.empty()) break;
@@ -328,7 +328,7 @@ void SessionLink::DispatchAll(std::vector<session::Delivery> deliveries) {
   for (session::Delivery& delivery : deliveries) Dispatch(std::move(delivery));
   dispatching = outer;
   if (finished.results.empty()) return;
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   for (auto& [id, result] : finished.results) {
     session_.Finish(id, std::move(result));
   }
@@ -339,7 +339,7 @@ void SessionLink::UpdateStore(const session::Effects& effects,
                               const std::string& session_id) {
   std::shared_ptr<store::MessageStore> store;
   {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     store = store_;
   }
   if (store == nullptr) return;
@@ -400,7 +400,7 @@ void SessionLink::Finish(session::DeliveryId id,
     dispatching->results.emplace_back(id, std::move(result));
     return;
   }
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   session_.Finish(id, std::move(result));
   ScheduleFlushLocked();
 }
@@ -414,7 +414,7 @@ void SessionLink::ArmDeadlineTimer(absl::Time deadline) {
         auto self = weak.lock();
         if (self == nullptr) return;
         self->armed_deadline_ = absl::InfiniteFuture();
-        absl::MutexLock lock(&self->mu_);
+        util::MutexLock lock(&self->mu_);
         self->session_.Tick(absl::Now());
         self->ScheduleFlushLocked();
       });

@@ -25,7 +25,6 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "parley/auth.h"
 #include "parley/events.h"
@@ -36,6 +35,7 @@
 #include "runtime/session/session.h"
 #include "runtime/store/message_store.h"
 #include "runtime/transport/ws.h"
+#include "runtime/util/mutex.h"
 
 namespace parley::transport {
 
@@ -99,7 +99,7 @@ class SessionLink : public Channel,
   // Call through the durable store, entered under `lock` (on mu_): checked,
   // appended outside mu_ (so concurrent calls share a sync), then handed to
   // the session in record order.
-  absl::Status CallDurable(absl::ReleasableMutexLock* lock,
+  absl::Status CallDurable(util::ReleasableMutexLock* lock,
                            const MethodInfo& method, std::string payload,
                            absl::Duration ack_within, RawDoneCallback done)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -141,7 +141,7 @@ class SessionLink : public Channel,
   const size_t max_buffered_bytes_;
   const EventCallback on_event_;
 
-  mutable absl::Mutex mu_;
+  mutable util::Mutex mu_;
   session::Session session_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<WsConnection> connection_ ABSL_GUARDED_BY(mu_);
   bool flush_scheduled_ ABSL_GUARDED_BY(mu_) = false;
