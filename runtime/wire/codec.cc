@@ -1,5 +1,6 @@
 #include "runtime/wire/codec.h"
 
+#include <cstring>
 #include <string>
 
 #include "absl/strings/ascii.h"
@@ -141,6 +142,13 @@ class FieldWriter {
     if (bytes.empty()) return;
     Byte(Tag(field, kLengthDelimited));
     Varint(bytes.size());
+    // Short fields (a method name, a small payload) join the buffer: fewer
+    // appends to the frame.
+    if (bytes.size() <= static_cast<size_t>(buffer_ + sizeof(buffer_) - at_)) {
+      std::memcpy(at_, bytes.data(), bytes.size());
+      at_ += bytes.size();
+      return;
+    }
     Flush();
     out_->append(bytes.data(), bytes.size());
   }
@@ -165,7 +173,7 @@ class FieldWriter {
 
   static constexpr size_t kMaxVarintBytes = 10;
   std::string* out_;
-  uint8_t buffer_[64];
+  uint8_t buffer_[256];
   uint8_t* at_ = buffer_;
 };
 
