@@ -14,7 +14,7 @@
 // about 350 instructions per lock (callgrind). Locks taken rarely stay
 // absl::Mutex.
 //
-// Thread safety: as std::mutex and std::condition_variable_any.
+// Thread safety: as std::mutex and std::condition_variable.
 #ifndef PARLEY_RUNTIME_UTIL_MUTEX_H_
 #define PARLEY_RUNTIME_UTIL_MUTEX_H_
 
@@ -37,11 +37,8 @@ class ABSL_LOCKABLE Mutex {
   void Lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() { mu_.lock(); }
   void Unlock() ABSL_UNLOCK_FUNCTION() { mu_.unlock(); }
 
-  // BasicLockable, for CondVar.
-  void lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() { mu_.lock(); }
-  void unlock() ABSL_UNLOCK_FUNCTION() { mu_.unlock(); }
-
  private:
+  friend class CondVar;
   std::mutex mu_;
 };
 
@@ -79,20 +76,28 @@ class ABSL_SCOPED_LOCKABLE ReleasableMutexLock {
   Mutex* mu_;
 };
 
+// A std::condition_variable on a Mutex (no allocation, unlike
+// std::condition_variable_any).
 class CondVar {
  public:
   // `mu` is held; released while waiting. May wake spuriously.
-  void Wait(Mutex* mu) { cv_.wait(*mu); }
+  void Wait(Mutex* mu) {
+    std::unique_lock<std::mutex> lock(mu->mu_, std::adopt_lock);
+    cv_.wait(lock);
+    lock.release();  // still held, by the caller's scope
+  }
   // The same, waking by `deadline` at the latest.
   void WaitUntil(Mutex* mu, absl::Time deadline) {
-    cv_.wait_for(*mu, absl::ToChronoNanoseconds(std::max(
-                          deadline - absl::Now(), absl::ZeroDuration())));
+    std::unique_lock<std::mutex> lock(mu->mu_, std::adopt_lock);
+    cv_.wait_for(lock, absl::ToChronoNanoseconds(std::max(
+                           deadline - absl::Now(), absl::ZeroDuration())));
+    lock.release();
   }
   void Signal() { cv_.notify_one(); }
   void SignalAll() { cv_.notify_all(); }
 
  private:
-  std::condition_variable_any cv_;
+  std::condition_variable cv_;
 };
 
 }  // namespace parley::util
