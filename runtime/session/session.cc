@@ -77,6 +77,55 @@ void Session::Outgoing::AppendTo(std::string* frame) const {
   }
 }
 
+void DeadlineQueue::Add(absl::Time when, uint64_t call) {
+  if (fifo_.empty() ||
+      std::make_pair(when, call) >
+          std::make_pair(fifo_.back().when, fifo_.back().call)) {
+    fifo_.push_back({when, call});
+  } else {
+    tree_.emplace(when, call);
+  }
+}
+
+void DeadlineQueue::Remove(absl::Time when, uint64_t call) {
+  const std::pair<absl::Time, uint64_t> key(when, call);
+  // Calls mostly complete in the order they were made: the front.
+  auto it = !fifo_.empty() && fifo_.front().call == call
+                ? fifo_.begin()
+                : std::lower_bound(fifo_.begin(), fifo_.end(), key,
+                                   [](const Entry& e, const auto& k) {
+                                     return std::make_pair(e.when, e.call) < k;
+                                   });
+  if (it == fifo_.end() || it->when != when || it->call != call) {
+    tree_.erase(key);
+    return;
+  }
+  if (it->removed) return;
+  it->removed = true;
+  ++removed_;
+  DropRemovedFront();
+  if (removed_ > fifo_.size() / 2) {  // compact: O(n) once per n/2 removals
+    fifo_.erase(std::remove_if(fifo_.begin(), fifo_.end(),
+                               [](const Entry& e) { return e.removed; }),
+                fifo_.end());
+    removed_ = 0;
+  }
+}
+
+void DeadlineQueue::DropRemovedFront() {
+  while (!fifo_.empty() && fifo_.front().removed) {
+    fifo_.pop_front();
+    --removed_;
+  }
+}
+
+std::pair<absl::Time, uint64_t> DeadlineQueue::Earliest() const {
+  if (tree_.empty()) return {fifo_.front().when, fifo_.front().call};
+  if (fifo_.empty()) return *tree_.begin();
+  return std::min(*tree_.begin(),
+                  std::make_pair(fifo_.front().when, fifo_.front().call));
+}
+
 Session::Session(SessionOptions options)
     : options_(std::move(options)), session_id_(options_.session_id) {}
 
@@ -482,8 +531,8 @@ void Session::HandleGoodbye(const wire::Goodbye& goodbye) {
 
 void Session::Tick(absl::Time now) {
   TickLiveness(now);
-  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
-    uint64_t call = deadlines_.begin()->second;
+  while (!deadlines_.empty() && deadlines_.Earliest().first <= now) {
+    uint64_t call = deadlines_.Earliest().second;
     const Pending& pending = pending_.at(call);
     Complete(call, absl::DeadlineExceededError(
                        pending.seq == 0
@@ -523,7 +572,7 @@ void Session::TickLiveness(absl::Time now) {
 absl::Time Session::NextDeadline() const {
   if (stopped_) return absl::InfiniteFuture();
   absl::Time next =
-      deadlines_.empty() ? absl::InfiniteFuture() : deadlines_.begin()->first;
+      deadlines_.empty() ? absl::InfiniteFuture() : deadlines_.Earliest().first;
   if (options_.ping_interval > absl::ZeroDuration() && !closing_ &&
       state_ != State::kDisconnected) {
     next = std::min(next, ping_sent_ == absl::InfiniteFuture()
@@ -649,7 +698,7 @@ void Session::Accept(uint64_t id, std::shared_ptr<const MsgShape> shape,
   absl::Time deadline = ack_within > absl::ZeroDuration()
                             ? now + ack_within
                             : absl::InfiniteFuture();
-  if (deadline != absl::InfiniteFuture()) deadlines_.emplace(deadline, id);
+  if (deadline != absl::InfiniteFuture()) deadlines_.Add(deadline, id);
   pending_.emplace(id, Pending{shape, deadline, std::move(done)});
   queued_bytes_ += payload_bytes;
   queued_.push_back({0, id, std::move(shape), std::move(payload)});
@@ -778,7 +827,7 @@ void Session::Complete(uint64_t call, absl::StatusOr<std::string> result) {
   Pending pending = std::move(it->second);
   pending_.erase(it);
   if (pending.deadline != absl::InfiniteFuture()) {
-    deadlines_.erase({pending.deadline, call});
+    deadlines_.Remove(pending.deadline, call);
   }
   if (pending.done != nullptr) {
     effects_.completions.push_back(

@@ -141,6 +141,35 @@ class Watermark {
   std::set<uint64_t> ahead_;  // marked above the watermark
 };
 
+// The ack deadlines of pending calls, by (when, call id). Calls made with
+// one ack_within come in deadline order, so most go to a FIFO whose front
+// is the earliest (in and out in O(1)); a deadline earlier than the FIFO's
+// last goes to a B-tree. A removed FIFO entry is marked, and dropped once
+// it reaches the front, or when marked entries outnumber the others.
+class DeadlineQueue {
+ public:
+  void Add(absl::Time when, uint64_t call);
+  // `call` completed: its deadline, added before, no longer counts.
+  void Remove(absl::Time when, uint64_t call);
+  bool empty() const { return fifo_.empty() && tree_.empty(); }
+  // Entries held, removed ones not yet dropped included (for tests).
+  size_t stored() const { return fifo_.size() + tree_.size(); }
+  // The earliest deadline (not empty()), and its call.
+  std::pair<absl::Time, uint64_t> Earliest() const;
+
+ private:
+  struct Entry {
+    absl::Time when;
+    uint64_t call;
+    bool removed = false;
+  };
+  void DropRemovedFront();
+
+  std::deque<Entry> fifo_;  // ascending (when, call); front not removed
+  size_t removed_ = 0;      // marked entries in fifo_
+  absl::btree_set<std::pair<absl::Time, uint64_t>> tree_;
+};
+
 class Session {
  public:
   explicit Session(SessionOptions options);
@@ -357,9 +386,7 @@ class Session {
   bool restored_ = false;       // see Restore()
   Watermark calls_done_;        // calls done for good, by id
   absl::flat_hash_map<uint64_t, Pending> pending_;  // by call id
-  // (when, call id). B-trees: an insert per call rarely allocates (a node
-  // holds many entries), where std::set allocates one node each.
-  absl::btree_set<std::pair<absl::Time, uint64_t>> deadlines_;
+  DeadlineQueue deadlines_;
 
   // Incoming direction.
   // OnFrame's decoded envelopes (a member, so its capacity is reused).

@@ -2,6 +2,7 @@
 
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -869,4 +870,39 @@ TEST_F(SessionPair, OversizeReplyFailsTheCallInsteadOfWedgingTheSession) {
 }
 
 }  // namespace
+// DeadlineQueue against a std::set of the same keys: calls added in
+// deadline order and out of it, removed in order and out of it; the
+// earliest always agrees, and marked entries never outnumber live ones.
+TEST(DeadlineQueueTest, AgreesWithASortedSetAndStaysBounded) {
+  DeadlineQueue queue;
+  std::set<std::pair<absl::Time, uint64_t>> expected;
+  const absl::Time start = absl::UnixEpoch();
+  uint32_t state = 7;  // a fixed LCG: the same steps every run
+  auto next = [&] { return state = state * 1103515245u + 12345u; };
+  uint64_t call = 0;
+  for (int step = 0; step < 50000; ++step) {
+    if (next() % 3 != 0 || expected.empty()) {
+      // Mostly in deadline order (one ack_within), sometimes earlier.
+      absl::Time when = start + absl::Milliseconds(step) +
+                        (next() % 8 == 0 ? -absl::Seconds(next() % 50)
+                                         : absl::ZeroDuration());
+      queue.Add(when, ++call);
+      expected.emplace(when, call);
+    } else {
+      // Mostly the earliest (acks in order), sometimes any.
+      auto it = expected.begin();
+      if (next() % 4 == 0) {
+        std::advance(it, next() % expected.size());
+      }
+      queue.Remove(it->first, it->second);
+      expected.erase(it);
+    }
+    ASSERT_EQ(queue.empty(), expected.empty()) << step;
+    if (!expected.empty()) {
+      ASSERT_EQ(queue.Earliest(), *expected.begin()) << step;
+    }
+    ASSERT_LE(queue.stored(), 2 * expected.size() + 1) << step;
+  }
+}
+
 }  // namespace parley::session
