@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -54,11 +55,26 @@ std::vector<std::vector<double>> MedianOfRounds(
     }
   }
   std::vector<std::vector<double>> medians(trials.size());
+  // The spread behind each median (of each trial's first figure): on a
+  // shared two-core guest one configuration can run at quite different
+  // speeds from one run to the next, and a reader should see that.
+  std::string spread = "   spread (min-max of the first figure):";
   for (size_t t = 0; t < trials.size(); ++t) {
     for (const std::vector<double>& figure : runs[t]) {
       medians[t].push_back(Median(figure));
     }
+    if (!runs[t].empty()) {
+      auto [low, high] =
+          std::minmax_element(runs[t][0].begin(), runs[t][0].end());
+      auto show = [](double v) {
+        return v >= 1000 ? absl::StrFormat("%.0f", v)
+                         : absl::StrFormat("%.3g", v);
+      };
+      absl::StrAppend(&spread, " [", show(*low), "-", show(*high), "]");
+    }
   }
+  std::printf("%s\n", spread.c_str());
+  std::fflush(stdout);
   return medians;
 }
 

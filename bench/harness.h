@@ -63,7 +63,8 @@ using Trial = std::function<std::vector<double>()>;
 
 // Runs every trial once per round, `rounds` rounds, interleaved so that all
 // of them see the same background load; returns, per trial, the median of
-// each of its figures over the rounds.
+// each of its figures over the rounds, and prints each trial's range of
+// its first figure.
 std::vector<std::vector<double>> MedianOfRounds(
     int rounds, const std::vector<Trial>& trials);
 
