@@ -31,7 +31,7 @@ struct DurableStore::Op {
   uint64_t offset = 0;  // Set by the leader: where the record went.
   absl::Status status;
   bool done = false;
-  util::CondVar cv;
+  absl::CondVar cv;
 };
 
 DurableStore::DurableStore(Env* env, std::string dir,
@@ -234,7 +234,7 @@ absl::StatusOr<uint64_t> DurableStore::Append(const StoredMessage& message) {
   std::vector<std::string> obsolete;
   absl::Status s;
   {
-    util::MutexLock lock(&mu_);
+    absl::MutexLock lock(&mu_);
     if (closed_ || !error_.ok()) return Run(&op, &obsolete);  // The error.
     op.seq = message.seq == 0 ? queued_next_seq_ : message.seq;
     if (absl::Status bad = CheckAppendSeq(op.seq, queued_next_seq_);
@@ -272,7 +272,7 @@ absl::Status DurableStore::MarkAcked(uint64_t through) {
   std::vector<std::string> obsolete;
   absl::Status s;
   {
-    util::MutexLock lock(&mu_);
+    absl::MutexLock lock(&mu_);
     if (through >= queued_next_seq_) {
       return absl::InvalidArgumentError(
           absl::StrCat("ack through ", through,
@@ -299,7 +299,7 @@ absl::Status DurableStore::SaveMeta(const StoreMeta& meta) {
   op.meta = meta;
   op.sync = true;
   std::vector<std::string> obsolete;
-  util::MutexLock lock(&mu_);
+  absl::MutexLock lock(&mu_);
   return Run(&op, &obsolete);
 }
 
@@ -307,21 +307,20 @@ absl::Status DurableStore::Sync() {
   Op op(Op::kSync);
   op.sync = true;
   std::vector<std::string> obsolete;
-  util::MutexLock lock(&mu_);
+  absl::MutexLock lock(&mu_);
   return Run(&op, &obsolete);
 }
 
 absl::Status DurableStore::Close() {
   {
-    util::MutexLock lock(&mu_);
+    absl::MutexLock lock(&mu_);
     if (closed_) return absl::OkStatus();
     stopping_ = true;
-    stop_.SignalAll();
   }
   if (sync_thread_.joinable()) sync_thread_.join();
   absl::Status s;
   {
-    util::MutexLock lock(&mu_);
+    absl::MutexLock lock(&mu_);
     if (options_.sync != SyncPolicy::kNever && dirty_ && error_.ok()) {
       Op op(Op::kSync);
       op.sync = true;
@@ -339,10 +338,9 @@ absl::Status DurableStore::Close() {
 }
 
 void DurableStore::SyncLoop() {
-  util::MutexLock lock(&mu_);
+  absl::MutexLock lock(&mu_);
   while (!stopping_) {
-    const absl::Time due = absl::Now() + options_.sync_interval;
-    while (!stopping_ && absl::Now() < due) stop_.WaitUntil(&mu_, due);
+    mu_.AwaitWithTimeout(absl::Condition(&stopping_), options_.sync_interval);
     if (stopping_) break;
     if (dirty_ && error_.ok()) {
       Op op(Op::kSync);

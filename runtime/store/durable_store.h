@@ -45,6 +45,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "parley/options.h"
@@ -52,7 +53,6 @@
 #include "runtime/store/log_writer.h"
 #include "runtime/store/message_store.h"
 #include "runtime/store/record.h"
-#include "runtime/util/mutex.h"
 
 namespace parley::store {
 
@@ -157,12 +157,11 @@ class DurableStore : public MessageStore {
   uint64_t active_number_ = 0;
   std::shared_ptr<RandomAccessFile> new_segment_reader_;
 
-  mutable util::Mutex mu_;
+  mutable absl::Mutex mu_;
   std::deque<Op*> queue_ ABSL_GUARDED_BY(mu_);
   absl::Status error_ ABSL_GUARDED_BY(mu_);  // Sticky write/sync failure.
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;  // Ends SyncLoop.
-  util::CondVar stop_;                          // Signalled with stopping_.
   bool dirty_ ABSL_GUARDED_BY(mu_) = false;     // Written but not synced.
   Checkpoint state_ ABSL_GUARDED_BY(mu_);
   uint64_t queued_next_seq_ ABSL_GUARDED_BY(mu_) = 1;  // Incl. queued ops.
