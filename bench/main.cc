@@ -5,6 +5,8 @@
 //
 //   parley_bench [--runs=5] [--only=oneway,acked,durable,latency,idle]
 //                [--messages=N]   (per one-way trial; default by size)
+//   parley_bench trial oneway|acked|never PAYLOAD MESSAGES
+//                (one Parley trial of scenario 1 or 2 alone, for a profiler)
 //
 // Scenario 5 (the durable buffer alone) is bench/store_bench.
 #include <sys/prctl.h>
@@ -192,6 +194,22 @@ int Main(int argc, char** argv) {
     if (std::strcmp(argv[2], "parley") == 0) ServeParleyIdle();
     if (std::strcmp(argv[2], "raw") == 0) ServeRawWsIdle();
     Die(absl::StrCat("unknown server kind ", argv[2]));
+  }
+  if (argc == 5 && std::strcmp(argv[1], "trial") == 0) {
+    // One Parley one-way trial alone, for a profiler: `parley_bench trial
+    // oneway|acked|never PAYLOAD MESSAGES`.
+    ParleySend send;
+    if (std::strcmp(argv[2], "acked") == 0) {
+      send.acked = true;
+    } else if (std::strcmp(argv[2], "never") == 0) {
+      send.durable = SyncPolicy::kNever;
+    } else if (std::strcmp(argv[2], "oneway") != 0) {
+      Die(absl::StrCat("unknown trial ", argv[2]));
+    }
+    const OneWay work{std::stoul(argv[3]), std::stoll(argv[4])};
+    std::printf("%s %zu B: %.0f msg/s\n", argv[2], work.payload,
+                ParleyOneWay(work, send));
+    return 0;
   }
   Flags flags;
   for (int i = 1; i < argc; ++i) {
