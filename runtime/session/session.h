@@ -252,7 +252,8 @@ class Session {
  private:
   enum class State { kDisconnected, kAwaitingHello, kAwaitingWelcome, kOpen };
 
-  // What a MSG shares with the calls like it, and its wire form.
+  // What a MSG shares with the calls like it: its method, and its options
+  // as the wire states them.
   struct MsgShape {
     std::string method;
     bool reply_wanted;
