@@ -640,6 +640,39 @@ TEST_F(SessionPair, DuplicatesAreDroppedAndAckedAgain) {
   EXPECT_EQ(client_.s->stats().unacked_envelopes, 0u);
 }
 
+// A MSG the hand decoder leaves to protobuf (it carries a field this build
+// does not know) is delivered all the same, and its Delivery outlives the
+// frame it came in, as the hand-decoded ones do.
+TEST_F(SessionPair, MsgWithAnUnknownFieldIsDeliveredAndOutlivesItsFrame) {
+  Connect();
+  server_.handler = [](Side& side, Delivery& d) { side.held.push_back(d); };
+  std::vector<wire::Envelope> msgs(2);
+  for (int i = 0; i < 2; ++i) {
+    wire::Msg* msg = msgs[i].mutable_msg();
+    msg->set_seq(i + 1);
+    msg->set_method("t.S/M");
+    msg->set_payload(std::string(100, static_cast<char>('a' + i)));
+  }
+  msgs[1]
+      .mutable_msg()
+      ->GetReflection()
+      ->MutableUnknownFields(msgs[1].mutable_msg())
+      ->AddVarint(15, 7);
+  server_.s->OnFrame(wire::EncodeFrame(msgs), now_);
+  // Read after OnFrame returned: had the second delivery kept views into
+  // the arena protobuf decoded it on, they would point into freed memory
+  // (the 100-byte payload is a heap block there: ASan reports it).
+  server_.Drain();
+  ASSERT_EQ(server_.held.size(), 2u);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(server_.held[i].method, "t.S/M") << i;
+    EXPECT_EQ(server_.held[i].payload,
+              std::string(100, static_cast<char>('a' + i)))
+        << i;
+  }
+  EXPECT_TRUE(server_.closes.empty());
+}
+
 TEST_F(SessionPair, NewSessionResendsUnackedCallsRenumbered) {
   Connect();
   server_.handler = [](Side& side, Delivery& d) { side.held.push_back(d); };
