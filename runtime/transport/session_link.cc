@@ -110,12 +110,13 @@ absl::Status SessionLink::CallDurable(util::ReleasableMutexLock* lock,
     util::MutexLock relock(&mu_);
     StoredCall call{std::move(message.method), std::move(message.payload),
                     reply_wanted, ack_within, std::move(done)};
+    const absl::Time now = absl::Now();
     if (*id == next_stored_) {  // next in record order (one caller: always)
-      HandStoredLocked(std::move(call), absl::Now(), &refused);
+      HandStoredLocked(std::move(call), now, &refused);
     } else {
       stored_.emplace(*id, std::move(call));
     }
-    HandWaitingLocked(&refused);
+    HandWaitingLocked(now, &refused);
   }
   for (RawDoneCallback& callback : refused) {
     callback(absl::CancelledError(
@@ -135,8 +136,8 @@ void SessionLink::HandStoredLocked(StoredCall call, absl::Time now,
   if (!taken.ok() && call.done != nullptr) refused->push_back(call.done);
 }
 
-void SessionLink::HandWaitingLocked(std::vector<RawDoneCallback>* refused) {
-  absl::Time now = absl::Now();
+void SessionLink::HandWaitingLocked(absl::Time now,
+                                    std::vector<RawDoneCallback>* refused) {
   while (!stored_.empty() && stored_.begin()->first == next_stored_) {
     StoredCall call = std::move(stored_.begin()->second);
     stored_.erase(stored_.begin());

@@ -117,7 +117,7 @@ class SessionLink : public Channel,
                         std::vector<RawDoneCallback>* refused)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The same for the waiting calls that are next in record order now.
-  void HandWaitingLocked(std::vector<RawDoneCallback>* refused)
+  void HandWaitingLocked(absl::Time now, std::vector<RawDoneCallback>* refused)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Tells the store what is done and which session it belongs to.
   void UpdateStore(const session::Effects& effects,
