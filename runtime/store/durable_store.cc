@@ -241,11 +241,7 @@ absl::StatusOr<uint64_t> DurableStore::Append(const StoredMessage& message) {
         !bad.ok()) {
       return bad;
     }
-    if (message.seq == 0) {
-      StoredMessage numbered = message;
-      numbered.seq = op.seq;
-      op.record = EncodeMessage(numbered);
-    }
+    if (message.seq == 0) op.record = EncodeMessage(message, op.seq);
     if (op.record.size() > kMaxRecordBytes) {
       return absl::InvalidArgumentError(absl::StrCat(
           "message of ", op.record.size(), " bytes exceeds ", kMaxRecordBytes));

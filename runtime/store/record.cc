@@ -99,10 +99,14 @@ absl::Status CheckAppendSeq(uint64_t seq, uint64_t next_seq) {
 }
 
 std::string EncodeMessage(const StoredMessage& m) {
+  return EncodeMessage(m, m.seq);
+}
+
+std::string EncodeMessage(const StoredMessage& m, uint64_t seq) {
   std::string out;
-  out.reserve(StoredSize(m));
+  out.reserve(StoredSize(m) - VarintLength(m.seq) + VarintLength(seq));
   out.push_back(static_cast<char>(RecordKind::kMessage));
-  PutVarint(&out, m.seq);
+  PutVarint(&out, seq);
   PutVarint(&out, m.ack_within_ms);
   out.push_back(static_cast<char>(m.reply_wanted ? kReplyWanted : 0));
   PutVarint(&out, m.method.size());

@@ -36,6 +36,8 @@ struct Checkpoint {
 };
 
 std::string EncodeMessage(const StoredMessage& message);
+// The same record under `seq` (the store numbers a message given seq 0).
+std::string EncodeMessage(const StoredMessage& message, uint64_t seq);
 std::string EncodeAcked(uint64_t through);
 std::string EncodeMeta(const Checkpoint& checkpoint);
 std::string EncodeSeal();
