@@ -40,16 +40,6 @@ class NoteService : public test::Calc::Service {
     responder.Finish();
     if (++received_ == expected_) all_.Notify();
   }
-  void Double(CallContext&, const test::Num&, Responder<test::Num> r) override {
-    r.Fail(absl::UnimplementedError("Double"));
-  }
-  void Fail(CallContext&, const test::Num&, Responder<test::Num> r) override {
-    r.Fail(absl::UnimplementedError("Fail"));
-  }
-  void Hold(CallContext&, const test::Num&,
-            Responder<google::protobuf::Empty> r) override {
-    r.Fail(absl::UnimplementedError("Hold"));
-  }
   bool Await(absl::Duration timeout) {
     return all_.WaitForNotificationWithTimeout(timeout);
   }

@@ -53,16 +53,6 @@ class NoteService : public test::Calc::Service {
             Responder<google::protobuf::Empty> responder) override {
     responder.Finish();
   }
-  void Double(CallContext&, const Num&, Responder<Num> r) override {
-    r.Fail(absl::UnimplementedError("Double"));
-  }
-  void Fail(CallContext&, const Num&, Responder<Num> r) override {
-    r.Fail(absl::UnimplementedError("Fail"));
-  }
-  void Hold(CallContext&, const Num&,
-            Responder<google::protobuf::Empty> r) override {
-    r.Fail(absl::UnimplementedError("Hold"));
-  }
 };
 
 struct RunResult {

@@ -52,16 +52,6 @@ class NoteRecorder : public test::Calc::Service {
     values_.push_back(request.value());
     responder.Finish();
   }
-  void Double(CallContext&, const test::Num&, Responder<test::Num> r) override {
-    r.Fail(absl::UnimplementedError("Double"));
-  }
-  void Fail(CallContext&, const test::Num&, Responder<test::Num> r) override {
-    r.Fail(absl::UnimplementedError("Fail"));
-  }
-  void Hold(CallContext&, const test::Num&,
-            Responder<google::protobuf::Empty> r) override {
-    r.Fail(absl::UnimplementedError("Hold"));
-  }
   std::vector<int64_t> values() {
     absl::MutexLock lock(&mu_);
     return values_;
