@@ -181,13 +181,18 @@ void Session::OnFrame(std::shared_ptr<const std::string> frame,
   arena_options.initial_block = first_block;
   arena_options.initial_block_size = sizeof(first_block);
   google::protobuf::Arena arena(arena_options);
-  std::vector<wire::DecodedEnvelope>& decoded = decoded_;
+  // Local, not kept between frames: a frame of many tiny envelopes would
+  // leave its capacity with the session for good.
+  std::vector<wire::DecodedEnvelope> decoded;
   if (absl::Status status = wire::DecodeFrame(bytes, &arena, &decoded);
       !status.ok()) {
     ProtocolError(std::move(status), wire::kCloseInvalidPayload);
     return;
   }
-  effects_.deliveries.reserve(effects_.deliveries.size() + decoded.size());
+  // Deliveries come from MSGs, at most a window of them.
+  effects_.deliveries.reserve(
+      effects_.deliveries.size() +
+      std::min<size_t>(decoded.size(), options_.flow.receive_window));
   for (const wire::DecodedEnvelope& envelope : decoded) {
     if (closing_ || stopped_) break;
     if (envelope.envelope == nullptr) {
@@ -196,17 +201,19 @@ void Session::OnFrame(std::shared_ptr<const std::string> frame,
       HandleEnvelope(*envelope.envelope);
     }
   }
-  decoded.clear();  // its views and pointers die with this call
 }
 
 void Session::HandleMsgEnvelope(
     const wire::MsgFields& msg,
     const std::shared_ptr<const std::string>& owner) {
-  if (absl::Status valid = wire::ValidateMsg(msg, valid_method_); !valid.ok()) {
+  // (valid_method_ starts empty, and an empty name is no valid one.)
+  const bool known_method =
+      !valid_method_.empty() && msg.method == valid_method_;
+  if (absl::Status valid = wire::ValidateMsg(msg, known_method); !valid.ok()) {
     ProtocolError(valid, wire::kCloseProtocolError);
     return;
   }
-  if (msg.method != valid_method_) valid_method_ = std::string(msg.method);
+  if (!known_method) valid_method_ = std::string(msg.method);
   if (state_ != State::kOpen) {
     ProtocolError(absl::FailedPreconditionError("MSG before the handshake"),
                   wire::kCloseProtocolError);
@@ -605,7 +612,9 @@ absl::Status Session::CallStored(uint64_t id, absl::string_view method,
     return absl::InvalidArgumentError(absl::StrCat(
         "stored call ", id, " is not above the last call ", next_call_ - 1));
   }
-  UseShape(method, reply_wanted, ack_within);
+  if (!SameShape(method, reply_wanted, ack_within)) {
+    MakeShape(method, reply_wanted, ack_within);
+  }
   Accept(id, last_call_shape_.shape, std::move(payload), ack_within,
          std::move(done), now);
   return absl::OkStatus();
@@ -616,12 +625,14 @@ absl::Status Session::CheckCall(absl::string_view method, size_t payload_bytes,
   if (stopped_) return absl::FailedPreconditionError("session stopped");
   // Calls mostly repeat a few shapes: the last one's checked name and size
   // are reused rather than validated and sized again.
-  if (!SameShape(method, reply_wanted, ack_within) &&
-      !wire::IsValidMethodName(method)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "malformed method name \"", method, "\"; expected pkg.Service/Method"));
+  if (!SameShape(method, reply_wanted, ack_within)) {
+    if (!wire::IsValidMethodName(method)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("malformed method name \"", method,
+                       "\"; expected pkg.Service/Method"));
+    }
+    MakeShape(method, reply_wanted, ack_within);
   }
-  UseShape(method, reply_wanted, ack_within);
   const CallShape& shape = last_call_shape_;
   size_t bytes =
       shape.framed_bytes + payload_bytes +
@@ -669,9 +680,8 @@ bool Session::SameShape(absl::string_view method, bool reply_wanted,
          ack_within == last.ack_within;
 }
 
-void Session::UseShape(absl::string_view method, bool reply_wanted,
-                       absl::Duration ack_within) {
-  if (SameShape(method, reply_wanted, ack_within)) return;
+void Session::MakeShape(absl::string_view method, bool reply_wanted,
+                        absl::Duration ack_within) {
   auto shape = std::make_shared<const MsgShape>(
       MsgShape{std::string(method), reply_wanted, AckWithinMs(ack_within)});
   // Sized with the largest seq and id it could take, so it fits whatever

@@ -314,11 +314,12 @@ class Session {
   void HandleReply(const wire::Reply& reply);
   void HandleAck(const wire::Ack& ack);
   void HandleGoodbye(const wire::Goodbye& goodbye);
-  // Whether a call to `method` has last_call_shape_; and makes it so.
+  // Whether a call to `method` has last_call_shape_; and makes that the
+  // shape of such a call.
   bool SameShape(absl::string_view method, bool reply_wanted,
                  absl::Duration ack_within) const;
-  void UseShape(absl::string_view method, bool reply_wanted,
-                absl::Duration ack_within);
+  void MakeShape(absl::string_view method, bool reply_wanted,
+                 absl::Duration ack_within);
   // Takes a call that passed CheckCall: queues it and admits what fits.
   void Accept(uint64_t id, std::shared_ptr<const MsgShape> shape,
               std::string payload, absl::Duration ack_within,
@@ -390,8 +391,6 @@ class Session {
   DeadlineQueue deadlines_;
 
   // Incoming direction.
-  // OnFrame's decoded envelopes (a member, so its capacity is reused).
-  std::vector<wire::DecodedEnvelope> decoded_;
   // The last method name a received MSG had that passed validation.
   std::string valid_method_;
   uint64_t epoch_ = 1;  // bumped when a new session replaces the old one

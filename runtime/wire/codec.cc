@@ -434,10 +434,9 @@ absl::Status Validate(const Envelope& envelope) {
       "unknown envelope kind (", UnknownFieldNumbers(envelope), ")"));
 }
 
-absl::Status ValidateMsg(const MsgFields& msg, absl::string_view valid_method) {
+absl::Status ValidateMsg(const MsgFields& msg, bool method_checked) {
   if (msg.seq == 0) return absl::InvalidArgumentError("MSG with seq 0");
-  if ((valid_method.empty() || msg.method != valid_method) &&
-      !IsValidMethodName(msg.method)) {
+  if (!method_checked && !IsValidMethodName(msg.method)) {
     return absl::InvalidArgumentError(
         absl::StrCat("MSG ", msg.seq, " has a malformed method name \"",
                      absl::CEscape(msg.method.substr(0, 200)),

@@ -95,10 +95,9 @@ absl::Status DecodeFrame(absl::string_view bytes, Frame* frame);
 // InvalidArgument for a known kind with bad fields (seq 0, a method not of
 // the form "pkg.Service/Method", an out-of-range status code, ...).
 absl::Status Validate(const Envelope& envelope);
-// The same for a MSG's fields. `valid_method` is a method name found valid
-// before: a MSG with that name skips the name's check.
-absl::Status ValidateMsg(const MsgFields& msg,
-                         absl::string_view valid_method = {});
+// The same for a MSG's fields; `method_checked`: its method name was found
+// valid before (it repeats the last MSG's), so it is not checked again.
+absl::Status ValidateMsg(const MsgFields& msg, bool method_checked = false);
 // A Msg's fields, viewing its strings.
 MsgFields FieldsOf(const Msg& msg);
 

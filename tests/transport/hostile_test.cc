@@ -171,6 +171,25 @@ TEST_F(Hostile, MalformedMethodNameGetsAnErrorAndClose1002) {
                            "malformed method name");
 }
 
+// The receiver checks a method name once while it repeats: neither an
+// empty first name nor a bad name after a good one slips through that.
+TEST_F(Hostile, EmptyMethodNameGetsAnErrorAndClose1002) {
+  auto probe = Probe();
+  Send(*probe, wire::EncodeFrame({Hello(), Msg(1, "", "")}));
+  ExpectFatalErrorAndClose(*probe, wire::kCloseProtocolError,
+                           StatusCode::kInvalidArgument,
+                           "malformed method name");
+}
+
+TEST_F(Hostile, MalformedNameAfterAValidOneGetsAnErrorAndClose1002) {
+  auto probe = Probe();
+  Send(*probe, wire::EncodeFrame({Hello(), Msg(1, "parley.test.Calc/Note", ""),
+                                  Msg(2, "parley.test.Calc/", "")}));
+  ExpectFatalErrorAndClose(*probe, wire::kCloseProtocolError,
+                           StatusCode::kInvalidArgument,
+                           "malformed method name");
+}
+
 TEST_F(Hostile, NonUtf8MethodIsAMalformedNameNotAParseFailure) {
   // Text fields are bytes on the wire (no UTF-8 check, no libprotobuf log
   // line per frame); the session validates the method name itself.
