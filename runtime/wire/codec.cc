@@ -85,13 +85,15 @@ constexpr int kFrameEnvelopesField = 1;
 constexpr int kEnvelopeMsgField = 3;
 constexpr int kEnvelopeReplyField = 4;
 
+// A one-byte tag, a length and `n` bytes.
+size_t LengthDelimitedSize(size_t n) {
+  return 1 + CodedOutputStream::VarintSize64(n) + n;
+}
 size_t VarintFieldSize(uint64_t value) {
   return value == 0 ? 0 : 1 + CodedOutputStream::VarintSize64(value);
 }
 size_t BytesFieldSize(absl::string_view bytes) {
-  return bytes.empty()
-             ? 0
-             : 1 + CodedOutputStream::VarintSize64(bytes.size()) + bytes.size();
+  return bytes.empty() ? 0 : LengthDelimitedSize(bytes.size());
 }
 // int32 fields carry negative values as ten-byte varints, as protobuf does.
 uint64_t Int32AsVarint(int32_t value) {
@@ -109,14 +111,10 @@ size_t BodySize(const ReplyFields& reply) {
          BytesFieldSize(reply.message) + BytesFieldSize(reply.payload);
 }
 
-// An envelope whose body (field `field`) is `body` bytes long, as a
-// Frame's element: the element's tag and length, the body's tag and length.
-size_t EnvelopeSize(size_t body) {
-  return 1 + CodedOutputStream::VarintSize64(body) + body;
-}
+// An envelope whose body (one field) is `body` bytes long, as a Frame's
+// element: the element's tag and length, the body's tag and length.
 size_t FramedEnvelopeSize(size_t body) {
-  size_t envelope = EnvelopeSize(body);
-  return 1 + CodedOutputStream::VarintSize64(envelope) + envelope;
+  return LengthDelimitedSize(LengthDelimitedSize(body));
 }
 
 // Appends varints and length-delimited fields through a small buffer, so
@@ -126,10 +124,14 @@ class FieldWriter {
   explicit FieldWriter(std::string* out) : out_(out) {}
   ~FieldWriter() { Flush(); }
 
-  void Header(int field, size_t body) {
-    size_t envelope = EnvelopeSize(body);
+  // A Frame element's tag and length (`envelope` bytes follow).
+  void Element(size_t envelope) {
     Byte(Tag(kFrameEnvelopesField, kLengthDelimited));
     Varint(envelope);
+  }
+  // The element of an envelope whose body is field `field`, `body` long.
+  void Header(int field, size_t body) {
+    Element(LengthDelimitedSize(body));
     Byte(Tag(field, kLengthDelimited));
     Varint(body);
   }
@@ -232,23 +234,6 @@ class FieldReader {
   const uint8_t* end_;
 };
 
-// A Frame as a run of its envelopes (field 1, length-delimited) and
-// nothing else.
-bool SplitFrame(absl::string_view frame,
-                std::vector<absl::string_view>* envelopes) {
-  FieldReader in(frame);
-  while (!in.done()) {
-    uint8_t tag;
-    absl::string_view envelope;
-    if (!in.Tag(&tag) || tag != Tag(kFrameEnvelopesField, kLengthDelimited) ||
-        !in.Bytes(&envelope)) {
-      return false;
-    }
-    envelopes->push_back(envelope);
-  }
-  return true;
-}
-
 // An envelope holding a MSG and nothing else, whose fields are all known
 // (protobuf's rules: a repeated field's last value wins).
 bool DecodeMsg(absl::string_view envelope, MsgFields* msg) {
@@ -324,18 +309,13 @@ void AppendToFrame(const ReplyFields& reply, std::string* frame) {
 }
 
 size_t FramedSize(const Envelope& envelope) {
-  size_t size = envelope.ByteSizeLong();
-  return 1 + google::protobuf::io::CodedOutputStream::VarintSize64(size) + size;
+  return LengthDelimitedSize(envelope.ByteSizeLong());
 }
 
 void AppendToFrame(const Envelope& envelope, std::string* frame) {
-  // Frame.envelopes is field 1, length-delimited: tag 0x0A, length, bytes.
-  size_t size = envelope.ByteSizeLong();
-  uint8_t header[1 + 10] = {0x0A};
-  uint8_t* end = google::protobuf::io::CodedOutputStream::WriteVarint64ToArray(
-      size, header + 1);
-  frame->append(reinterpret_cast<const char*>(header), end - header);
-  size_t at = frame->size();
+  const size_t size = envelope.ByteSizeLong();
+  FieldWriter(frame).Element(size);  // flushed here
+  const size_t at = frame->size();
   frame->resize(at + size);
   envelope.SerializeWithCachedSizesToArray(
       reinterpret_cast<uint8_t*>(&(*frame)[at]));
@@ -371,19 +351,22 @@ absl::Status DecodeFrame(absl::string_view bytes,
                          google::protobuf::Arena* arena,
                          std::vector<DecodedEnvelope>* out) {
   out->clear();
-  std::vector<absl::string_view> envelopes;
-  if (!SplitFrame(bytes, &envelopes)) {
-    // Not a plain run of envelopes (say, unknown Frame fields): protobuf
-    // decides.
-    auto* frame = google::protobuf::Arena::CreateMessage<Frame>(arena);
-    PARLEY_RETURN_IF_ERROR(DecodeFrame(bytes, frame));
-    for (Envelope& envelope : *frame->mutable_envelopes()) {
-      out->push_back({{}, &envelope});
+  FieldReader in(bytes);
+  while (!in.done()) {
+    uint8_t tag;
+    absl::string_view bytes_of_one;
+    if (!in.Tag(&tag) || tag != Tag(kFrameEnvelopesField, kLengthDelimited) ||
+        !in.Bytes(&bytes_of_one)) {
+      // Not a plain run of envelopes (say, unknown Frame fields): protobuf
+      // decides, for the whole frame.
+      out->clear();
+      auto* frame = google::protobuf::Arena::CreateMessage<Frame>(arena);
+      PARLEY_RETURN_IF_ERROR(DecodeFrame(bytes, frame));
+      for (Envelope& envelope : *frame->mutable_envelopes()) {
+        out->push_back({{}, &envelope});
+      }
+      return absl::OkStatus();
     }
-    return absl::OkStatus();
-  }
-  out->reserve(envelopes.size());
-  for (absl::string_view bytes_of_one : envelopes) {
     DecodedEnvelope& decoded = out->emplace_back();
     if (DecodeMsg(bytes_of_one, &decoded.msg)) continue;
     decoded.envelope = google::protobuf::Arena::CreateMessage<Envelope>(arena);
