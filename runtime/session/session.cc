@@ -21,12 +21,6 @@ constexpr size_t kDecodeBlockBytes = 8192;
 // field tag and length, the Ack's through (tag and 10-byte varint).
 constexpr size_t kMaxAckFramedBytes = 2 + 2 + 11;
 
-// A call's ack deadline as a MSG states it.
-uint32_t AckWithinMs(absl::Duration ack_within) {
-  return static_cast<uint32_t>(
-      std::min<int64_t>(absl::ToInt64Milliseconds(ack_within), UINT32_MAX));
-}
-
 // This side's limits, as HELLO and WELCOME state them.
 template <typename Handshake>
 void SetLimits(const SessionOptions& options, Handshake* handshake) {
@@ -682,8 +676,8 @@ bool Session::SameShape(absl::string_view method, bool reply_wanted,
 
 void Session::MakeShape(absl::string_view method, bool reply_wanted,
                         absl::Duration ack_within) {
-  auto shape = std::make_shared<const MsgShape>(
-      MsgShape{std::string(method), reply_wanted, AckWithinMs(ack_within)});
+  auto shape = std::make_shared<const MsgShape>(MsgShape{
+      std::string(method), reply_wanted, wire::AckWithinMs(ack_within)});
   // Sized with the largest seq and id it could take, so it fits whatever
   // it gets; the payload is added arithmetically, not copied.
   size_t framed_bytes = wire::FramedSize(wire::MsgFields{UINT64_MAX,

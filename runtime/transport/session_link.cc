@@ -1,11 +1,13 @@
 #include "runtime/transport/session_link.h"
 
 #include <algorithm>
+#include <cassert>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "runtime/wire/close_codes.h"
+#include "runtime/wire/codec.h"
 
 namespace parley::transport {
 namespace {
@@ -99,8 +101,7 @@ absl::Status SessionLink::CallDurable(util::ReleasableMutexLock* lock,
   store::StoredMessage message;
   message.method = method.full_name;
   message.payload = std::move(payload);
-  message.ack_within_ms = static_cast<uint32_t>(
-      std::min<int64_t>(absl::ToInt64Milliseconds(ack_within), UINT32_MAX));
+  message.ack_within_ms = wire::AckWithinMs(ack_within);
   message.reply_wanted = reply_wanted;
   absl::StatusOr<uint64_t> id = store->Append(message);
   if (!id.ok()) return id.status();
@@ -128,12 +129,18 @@ absl::Status SessionLink::CallDurable(util::ReleasableMutexLock* lock,
 
 void SessionLink::HandStoredLocked(StoredCall call, absl::Time now,
                                    std::vector<RawDoneCallback>* refused) {
-  absl::Status taken =
-      session_.CallStored(next_stored_++, call.method, std::move(call.payload),
-                          call.reply_wanted, call.ack_within, call.done, now);
   // Only a stopped session refuses; the call stays in the buffer for the
   // next Start, and its caller hears CANCELLED like the rest.
-  if (!taken.ok() && call.done != nullptr) refused->push_back(call.done);
+  if (session_.stopped()) {
+    ++next_stored_;
+    if (call.done != nullptr) refused->push_back(std::move(call.done));
+    return;
+  }
+  absl::Status taken = session_.CallStored(
+      next_stored_++, call.method, std::move(call.payload), call.reply_wanted,
+      call.ack_within, std::move(call.done), now);
+  assert(taken.ok());  // calls are handed in record order
+  (void)taken;
 }
 
 void SessionLink::HandWaitingLocked(absl::Time now,

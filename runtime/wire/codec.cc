@@ -1,5 +1,6 @@
 #include "runtime/wire/codec.h"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -472,6 +473,11 @@ absl::string_view KindName(const Envelope& envelope) {
       break;
   }
   return "UNKNOWN";
+}
+
+uint32_t AckWithinMs(absl::Duration ack_within) {
+  return static_cast<uint32_t>(
+      std::min<int64_t>(absl::ToInt64Milliseconds(ack_within), UINT32_MAX));
 }
 
 Envelope MakeError(const absl::Status& status, bool fatal) {

@@ -18,6 +18,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "google/protobuf/arena.h"
 #include "parley/wire.pb.h"
@@ -106,6 +107,10 @@ bool IsValidMethodName(absl::string_view name);
 
 // A short name for logs and errors: "HELLO", "MSG", ... or "UNKNOWN".
 absl::string_view KindName(const Envelope& envelope);
+
+// A call's ack deadline as a MSG (and a durable record) states it:
+// milliseconds, at most UINT32_MAX.
+uint32_t AckWithinMs(absl::Duration ack_within);
 
 // Helpers that build the envelopes the session core sends.
 Envelope MakeError(const absl::Status& status, bool fatal);
