@@ -1,6 +1,7 @@
 // util::Mutex: the lock a session link takes on every call, frame and
-// finished handler. A std::mutex under Abseil's thread-safety
-// annotations, with the two absl::MutexLock shapes the link uses.
+// finished handler. A glibc adaptive pthread mutex under Abseil's
+// thread-safety annotations, with the two absl::MutexLock shapes the link
+// uses.
 //
 //   util::Mutex mu;
 //   int n ABSL_GUARDED_BY(mu);
@@ -16,11 +17,18 @@
 // appends per second (store_bench; absl's CondVar hands a woken waiter
 // the mutex instead of letting it race for it).
 //
-// Thread safety: as std::mutex.
+// Adaptive: a contended lock spins a little before it sleeps. The caller
+// and the I/O thread hold the link's lock for well under a microsecond, so
+// the spin mostly wins it, where std::mutex sleeps at once and costs both
+// threads a context switch. Measured (parley_bench trial never 64 300000,
+// interleaved runs): 21-34k context switches down to 13-20k, and 15-30 %
+// more messages per second; one-way and acked trials unchanged.
+//
+// Thread safety: as std::mutex (not recursive).
 #ifndef PARLEY_RUNTIME_UTIL_MUTEX_H_
 #define PARLEY_RUNTIME_UTIL_MUTEX_H_
 
-#include <mutex>
+#include <pthread.h>
 
 #include "absl/base/thread_annotations.h"
 
@@ -29,14 +37,15 @@ namespace parley::util {
 class ABSL_LOCKABLE Mutex {
  public:
   Mutex() = default;
+  ~Mutex() { pthread_mutex_destroy(&mu_); }
   Mutex(const Mutex&) = delete;
   Mutex& operator=(const Mutex&) = delete;
 
-  void Lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() { mu_.lock(); }
-  void Unlock() ABSL_UNLOCK_FUNCTION() { mu_.unlock(); }
+  void Lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() { pthread_mutex_lock(&mu_); }
+  void Unlock() ABSL_UNLOCK_FUNCTION() { pthread_mutex_unlock(&mu_); }
 
  private:
-  std::mutex mu_;
+  pthread_mutex_t mu_ = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
 };
 
 class ABSL_SCOPED_LOCKABLE MutexLock {
