@@ -263,6 +263,7 @@ void SessionLink::Pump() {
   std::shared_ptr<WsConnection> connection;
   std::string peer;
   std::string session_id;
+  std::shared_ptr<store::MessageStore> store;
   {
     util::MutexLock lock(&mu_);
     flush_scheduled_ = false;
@@ -270,8 +271,9 @@ void SessionLink::Pump() {
     connection = connection_;
     peer = peer_;
     session_id = session_.session_id();
+    store = store_;
   }
-  UpdateStore(effects, session_id);
+  if (store != nullptr) UpdateStore(store.get(), effects, session_id);
   // Write frames only up to the high-water mark of bytes the socket has not
   // taken yet: websocketpp's own queue is unbounded, and a resume that
   // queued a whole backlog at once would hold the I/O thread and memory
@@ -343,14 +345,9 @@ void SessionLink::DispatchAll(std::vector<session::Delivery> deliveries) {
   ScheduleFlushLocked();
 }
 
-void SessionLink::UpdateStore(const session::Effects& effects,
+void SessionLink::UpdateStore(store::MessageStore* store,
+                              const session::Effects& effects,
                               const std::string& session_id) {
-  std::shared_ptr<store::MessageStore> store;
-  {
-    util::MutexLock lock(&mu_);
-    store = store_;
-  }
-  if (store == nullptr) return;
   absl::Status status;
   for (const Event& event : effects.events) {
     if (event.type == EventType::kNewSession) {

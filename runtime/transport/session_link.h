@@ -119,8 +119,8 @@ class SessionLink : public Channel,
   // The same for the waiting calls that are next in record order now.
   void HandWaitingLocked(absl::Time now, std::vector<RawDoneCallback>* refused)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Tells the store what is done and which session it belongs to.
-  void UpdateStore(const session::Effects& effects,
+  // Tells `store` what is done and which session it belongs to.
+  void UpdateStore(store::MessageStore* store, const session::Effects& effects,
                    const std::string& session_id);
   // Runs the session's outputs; posted after every input (coalescing).
   void Pump();
