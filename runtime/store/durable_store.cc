@@ -112,9 +112,13 @@ void DurableStore::WriteNextBatch(std::vector<std::string>* obsolete) {
     // batch is applied below.
     absl::optional<Checkpoint> rotation;
     if (writer_->length() >= options_.segment_bytes) rotation = state_;
-    mu_.Unlock();
+    // A batch that is only copied into the segment's mapped pages is
+    // written under mu_: letting go of it and taking it back costs more
+    // than the copy, and wakes whoever waited for it meanwhile.
+    const bool in_place = !sync && !rotation && FitsMapped(batch);
+    if (!in_place) mu_.Unlock();
     s = WriteBatch(batch, sync, rotation ? &*rotation : nullptr);
-    mu_.Lock();
+    if (!in_place) mu_.Lock();
   }
   if (s.ok()) {
     if (segments_.empty() || segments_.back().number != active_number_) {
@@ -136,6 +140,15 @@ void DurableStore::WriteNextBatch(std::vector<std::string>* obsolete) {
     o->done = true;
     o->cv.Signal();
   }
+}
+
+bool DurableStore::FitsMapped(absl::Span<Op* const> batch) const {
+  const uint64_t start = writer_->length();
+  uint64_t end = start;
+  for (const Op* o : batch) {
+    if (o->kind != Op::kSync) end += log::PhysicalSpan(end, o->record.size());
+  }
+  return end - start <= file_->MappedRoom();
 }
 
 absl::Status DurableStore::WriteBatch(absl::Span<Op* const> batch, bool sync,

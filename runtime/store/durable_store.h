@@ -128,9 +128,11 @@ class DurableStore : public MessageStore {
   // Leader only, queue_ not empty: writes (and syncs) one batch, the ack
   // MarkAcked deferred and ops from the queue's front, and completes those
   // ops (a failure is theirs, and sticky in error_). Unlocks mu_ while
-  // writing.
+  // writing, unless the batch only needs copying into mapped pages.
   void WriteNextBatch(std::vector<std::string>* obsolete)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Leader only: whether `batch` fits in the active segment's MappedRoom.
+  bool FitsMapped(absl::Span<Op* const> batch) const;
   // Leader only, mu_ not held: writes (and syncs) a batch, first starting
   // a new segment from `rotation` (the state before the batch) if given.
   absl::Status WriteBatch(absl::Span<Op* const> batch, bool sync,

@@ -44,6 +44,9 @@ class WritableFile {
   // written to the OS like a write(2), without a system call each.
   virtual absl::Status Preallocate(uint64_t size, bool zero_fill) = 0;
   virtual absl::Status Close() = 0;
+  // How many more bytes Append copies into the file's own memory (the
+  // map above), with no system call then or in Flush; 0 without a map.
+  virtual uint64_t MappedRoom() const { return 0; }
 };
 
 // A file read front to back by one thread.

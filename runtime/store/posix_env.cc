@@ -80,6 +80,12 @@ class PosixWritableFile : public WritableFile {
     return s;
   }
 
+  uint64_t MappedRoom() const override {
+    return map_ != nullptr && buffer_.empty() && offset_ < map_size_
+               ? map_size_ - offset_
+               : 0;
+  }
+
   absl::Status Flush() override {
     if (buffer_.empty()) return absl::OkStatus();
     absl::Status s =

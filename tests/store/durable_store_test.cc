@@ -300,12 +300,27 @@ TEST(DurableStoreTest, AckDuringAnotherCallersWriteReturnsAtOnceAndIsWritten) {
   EXPECT_EQ(Seqs(Pending(*store)), std::vector<uint64_t>{2});
 }
 
-TEST(DurableStoreTest, ConcurrentAppendsAndAcksLoseNoUnackedMessage) {
+// Both write paths: through pwrite (kNone), and copied into the mapped
+// segment under the store's lock (kZeroFill), where a batch that does not
+// fit the map's rest goes through pwrite again.
+class ConcurrencyTest : public ::testing::TestWithParam<Preallocation> {};
+
+INSTANTIATE_TEST_SUITE_P(Preallocations, ConcurrencyTest,
+                         ::testing::Values(Preallocation::kNone,
+                                           Preallocation::kZeroFill),
+                         [](const auto& info) {
+                           return info.param == Preallocation::kNone ? "Written"
+                                                                     : "Mapped";
+                         });
+
+TEST_P(ConcurrencyTest, ConcurrentAppendsAndAcksLoseNoUnackedMessage) {
+  DurableStoreOptions o = SmallOptions();
+  o.preallocation = GetParam();
   TestDir dir;
   constexpr int kThreads = 4, kPerThread = 2000;
   uint64_t acked = 0;
   {
-    auto store = OpenOrDie(dir.path());  // 16 KiB segments: many rotate
+    auto store = OpenOrDie(dir.path(), o);  // 16 KiB segments: many rotate
     std::atomic<int> appenders{kThreads};
     std::vector<std::thread> threads;
     for (int t = 0; t < kThreads; ++t) {
@@ -333,7 +348,7 @@ TEST(DurableStoreTest, ConcurrentAppendsAndAcksLoseNoUnackedMessage) {
     std::iota(unacked.begin(), unacked.end(), acked + 1);
     EXPECT_EQ(Seqs(Pending(*store)), unacked);
   }
-  auto store = OpenOrDie(dir.path());
+  auto store = OpenOrDie(dir.path(), o);
   EXPECT_EQ(store->acked_through(), acked);
   EXPECT_EQ(store->pending_count(), kThreads * kPerThread - acked);
   EXPECT_EQ(Seqs(Pending(*store)).front(), acked + 1);
@@ -380,6 +395,45 @@ TEST(DurableStoreTest, PreallocatedSegmentsRecoverLikeGrownOnes) {
     EXPECT_EQ(store->pending_count(), 500u);
     EXPECT_EQ(Seqs(Pending(*store, 500)), std::vector<uint64_t>{500});
   }
+}
+
+// A new POSIX file in `dir` (created).
+std::unique_ptr<WritableFile> NewFileOrDie(const TestDir& dir,
+                                           const std::string& path) {
+  EXPECT_TRUE(Env::Default()->CreateDir(dir.path()).ok());
+  auto file = Env::Default()->NewWritableFile(path);
+  EXPECT_TRUE(file.ok()) << file.status();
+  return file.ok() ? std::move(*file) : nullptr;
+}
+
+TEST(PosixWritableFileTest, ZeroFilledFileTakesAppendsIntoItsMapUntilFull) {
+  TestDir dir;
+  const std::string path = dir.path() + "/mapped";
+  std::unique_ptr<WritableFile> file = NewFileOrDie(dir, path);
+  ASSERT_NE(file, nullptr);
+  WritableFile& f = *file;
+  EXPECT_EQ(f.MappedRoom(), 0u);  // no map before a zero fill
+  ASSERT_TRUE(f.Preallocate(4096, /*zero_fill=*/true).ok());
+  EXPECT_EQ(f.MappedRoom(), 4096u);
+  ASSERT_TRUE(f.Append(std::string(1000, 'a')).ok());
+  EXPECT_EQ(f.MappedRoom(), 3096u);
+  // Past the map: buffered for a write(2), so no room in memory any more.
+  ASSERT_TRUE(f.Append(std::string(3100, 'b')).ok());
+  EXPECT_EQ(f.MappedRoom(), 0u);
+  ASSERT_TRUE(f.Flush().ok());
+  EXPECT_EQ(f.MappedRoom(), 0u);
+  ASSERT_TRUE(f.Close().ok());
+  EXPECT_EQ(testing::ReadFileOrDie(path),
+            std::string(1000, 'a') + std::string(3100, 'b'));
+}
+
+TEST(PosixWritableFileTest, FallocatedFileHasNoMap) {
+  TestDir dir;
+  std::unique_ptr<WritableFile> file =
+      NewFileOrDie(dir, dir.path() + "/allocated");
+  ASSERT_NE(file, nullptr);
+  ASSERT_TRUE(file->Preallocate(4096, /*zero_fill=*/false).ok());
+  EXPECT_EQ(file->MappedRoom(), 0u);
 }
 
 }  // namespace

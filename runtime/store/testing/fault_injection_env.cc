@@ -94,6 +94,8 @@ class FaultInjectionEnv::File : public WritableFile {
     return s;
   }
 
+  uint64_t MappedRoom() const override { return target_->MappedRoom(); }
+
   absl::Status Close() override {
     // Closing flushes the target's buffer: bytes already counted in pos.
     return target_->Close();
