@@ -77,14 +77,15 @@ void DurableStore::WriteNextBatch(std::vector<std::string>* obsolete) {
   uint64_t acked_through = state_.acked_through;
   bool sync = false;
   size_t bytes = 0;
-  Op deferred(Op::kAck);
+  absl::optional<Op> deferred;
   absl::InlinedVector<Op*, 8> batch;  // one op, mostly, with one writer
   if (deferred_ack_through_ > state_.acked_through) {
-    deferred.seq = deferred_ack_through_;
-    deferred.record = EncodeAcked(deferred.seq);
-    acked_through = deferred.seq;
-    bytes += deferred.record.size();
-    batch.push_back(&deferred);
+    deferred.emplace(Op::kAck);
+    deferred->seq = deferred_ack_through_;
+    deferred->record = EncodeAcked(deferred->seq);
+    acked_through = deferred->seq;
+    bytes += deferred->record.size();
+    batch.push_back(&*deferred);
   }
   const size_t queued_from = batch.size();
   for (Op* o : queue_) {

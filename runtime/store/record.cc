@@ -6,12 +6,21 @@
 namespace parley::store {
 namespace {
 
-void PutVarint(std::string* out, uint64_t v) {
+constexpr size_t kMaxVarintLength = 10;
+
+// Writes v at p; returns the end.
+char* WriteVarint(char* p, uint64_t v) {
   while (v >= 0x80) {
-    out->push_back(static_cast<char>(v | 0x80));
+    *p++ = static_cast<char>(v | 0x80);
     v >>= 7;
   }
-  out->push_back(static_cast<char>(v));
+  *p++ = static_cast<char>(v);
+  return p;
+}
+
+void PutVarint(std::string* out, uint64_t v) {
+  char buf[kMaxVarintLength];
+  out->append(buf, WriteVarint(buf, v));
 }
 
 size_t VarintLength(uint64_t v) {
@@ -103,13 +112,18 @@ std::string EncodeMessage(const StoredMessage& m) {
 }
 
 std::string EncodeMessage(const StoredMessage& m, uint64_t seq) {
+  // The fields before the method's bytes, built apart: one append each.
+  char head[1 + 3 * kMaxVarintLength + 1];
+  char* p = head;
+  *p++ = static_cast<char>(RecordKind::kMessage);
+  p = WriteVarint(p, seq);
+  p = WriteVarint(p, m.ack_within_ms);
+  *p++ = static_cast<char>(m.reply_wanted ? kReplyWanted : 0);
+  p = WriteVarint(p, m.method.size());
   std::string out;
-  out.reserve(StoredSize(m) - VarintLength(m.seq) + VarintLength(seq));
-  out.push_back(static_cast<char>(RecordKind::kMessage));
-  PutVarint(&out, seq);
-  PutVarint(&out, m.ack_within_ms);
-  out.push_back(static_cast<char>(m.reply_wanted ? kReplyWanted : 0));
-  PutVarint(&out, m.method.size());
+  out.reserve(static_cast<size_t>(p - head) + m.method.size() +
+              m.payload.size());
+  out.append(head, p);
   out.append(m.method);
   out.append(m.payload);
   return out;
