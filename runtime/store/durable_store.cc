@@ -3,8 +3,9 @@
 #include "runtime/store/durable_store.h"
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
 
-#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/types/optional.h"
@@ -20,6 +21,29 @@ constexpr size_t kMaxRecordBytes = 256 << 20;
 
 }  // namespace
 
+// A caller's wait for its op, on a mutex of its own: the leader that
+// writes the op says it is done, or hands it the lead.
+class DurableStore::Waiter {
+ public:
+  enum Outcome { kNone, kDone, kLead };
+  Outcome Wait() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [this] { return outcome_ != kNone; });
+    return outcome_;
+  }
+  // The waiter may return, and its op be gone, as soon as this returns.
+  void Wake(Outcome outcome) {
+    std::lock_guard<std::mutex> lock(mu_);
+    outcome_ = outcome;
+    cv_.notify_one();  // under mu_: cv_ is still there
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  Outcome outcome_ = kNone;  // guarded by mu_
+};
+
 struct DurableStore::Op {
   enum Kind { kMessage, kAck, kMeta, kSync };
   explicit Op(Kind k) : kind(k) {}
@@ -29,9 +53,8 @@ struct DurableStore::Op {
   StoreMeta meta;       // kMeta.
   bool sync = false;    // Sync even if the policy would not.
   uint64_t offset = 0;  // Set by the leader: where the record went.
-  absl::Status status;
-  bool done = false;
-  absl::CondVar cv;
+  absl::Status status;  // Set by the leader that wrote it.
+  Waiter waiter;
 };
 
 DurableStore::DurableStore(Env* env, std::string dir,
@@ -44,17 +67,28 @@ std::string DurableStore::SegmentPath(uint64_t number) const {
   return absl::StrFormat("%s/%06d.log", dir_, number);
 }
 
-absl::Status DurableStore::Run(Op* op, std::vector<std::string>* obsolete) {
-  if (closed_) return absl::FailedPreconditionError("store is closed");
+absl::Status DurableStore::Run(Op* op, util::ReleasableMutexLock* lock) {
+  if (closed_) {
+    lock->Release();
+    return absl::FailedPreconditionError("store is closed");
+  }
   if (!error_.ok()) {
-    return absl::Status(error_.code(), absl::StrCat("store failed earlier: ",
-                                                    error_.message()));
+    absl::Status s(error_.code(),
+                   absl::StrCat("store failed earlier: ", error_.message()));
+    lock->Release();
+    return s;
   }
   queue_.push_back(op);
-  while (!op->done && op != queue_.front()) op->cv.Wait(&mu_);
-  if (op->done) return op->status;
-  // Leader: `op` is at the queue's front, so in the first batch.
-  WriteNextBatch(obsolete);
+  if (op == queue_.front()) return Lead(op, lock);
+  lock->Release();
+  if (op->waiter.Wait() == Waiter::kDone) return op->status;
+  util::ReleasableMutexLock relock(&mu_);
+  return Lead(op, &relock);
+}
+
+absl::Status DurableStore::Lead(Op* op, util::ReleasableMutexLock* lock) {
+  AfterBatch after;
+  WriteNextBatch(op, &after);  // `op` is at the front, so in this batch
   // An ack MarkAcked deferred while the batch was written goes now, unless
   // a next leader waits to take it along. The marker holds the queue (no
   // second leader starts meanwhile) and writes nothing itself.
@@ -62,13 +96,18 @@ absl::Status DurableStore::Run(Op* op, std::vector<std::string>* obsolete) {
          deferred_ack_through_ > state_.acked_through) {
     Op marker(Op::kSync);
     queue_.push_back(&marker);
-    WriteNextBatch(obsolete);
+    WriteNextBatch(&marker, &after);
   }
-  if (!queue_.empty()) queue_.front()->cv.Signal();
-  return op->status;
+  Op* next = queue_.empty() ? nullptr : queue_.front();
+  absl::Status s = op->status;
+  lock->Release();
+  for (Op* o : after.done) o->waiter.Wake(Waiter::kDone);
+  if (next != nullptr) next->waiter.Wake(Waiter::kLead);
+  RemoveFiles(after.obsolete);
+  return s;
 }
 
-void DurableStore::WriteNextBatch(std::vector<std::string>* obsolete) {
+void DurableStore::WriteNextBatch(const Op* self, AfterBatch* after) {
   // The batch from the queue's front, led by an ack MarkAcked deferred;
   // META records are built from the state as it will be at their place in
   // the log (`next_seq`, `acked_through`: that state's counters; the state
@@ -127,7 +166,7 @@ void DurableStore::WriteNextBatch(std::vector<std::string>* obsolete) {
     }
     for (Op* o : batch) Apply(o);
     dirty_ = !sync && (dirty_ || bytes > 0);
-    CollectObsolete(obsolete);
+    CollectObsolete(&after->obsolete);
   } else {
     if (error_.ok()) error_ = s;
     for (Op* o : batch) {
@@ -138,8 +177,7 @@ void DurableStore::WriteNextBatch(std::vector<std::string>* obsolete) {
     Op* o = batch[i];
     queue_.pop_front();
     o->status = s;
-    o->done = true;
-    o->cv.Signal();
+    if (o != self) after->done.push_back(o);
   }
 }
 
@@ -245,33 +283,26 @@ absl::StatusOr<uint64_t> DurableStore::Append(const StoredMessage& message) {
   Op op(Op::kMessage);
   // Encode outside the lock unless the seq is assigned under it.
   if (message.seq != 0) op.record = EncodeMessage(message);
-  std::vector<std::string> obsolete;
-  absl::Status s;
-  {
-    absl::MutexLock lock(&mu_);
-    if (closed_ || !error_.ok()) return Run(&op, &obsolete);  // The error.
-    op.seq = message.seq == 0 ? queued_next_seq_ : message.seq;
-    if (absl::Status bad = CheckAppendSeq(op.seq, queued_next_seq_);
-        !bad.ok()) {
-      return bad;
-    }
-    if (message.seq == 0) op.record = EncodeMessage(message, op.seq);
-    if (op.record.size() > kMaxRecordBytes) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "message of ", op.record.size(), " bytes exceeds ", kMaxRecordBytes));
-    }
-    uint64_t used = pending_bytes_ + reserved_bytes_;
-    if (used + op.record.size() > options_.capacity_bytes) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "store full: ", used, " of ", options_.capacity_bytes,
-          " bytes pending; a message of ", op.record.size(), " does not fit"));
-    }
-    queued_next_seq_ = op.seq + 1;
-    reserved_bytes_ += op.record.size();
-    s = Run(&op, &obsolete);
+  util::ReleasableMutexLock lock(&mu_);
+  if (closed_ || !error_.ok()) return Run(&op, &lock);  // The error.
+  op.seq = message.seq == 0 ? queued_next_seq_ : message.seq;
+  if (absl::Status bad = CheckAppendSeq(op.seq, queued_next_seq_); !bad.ok()) {
+    return bad;
   }
-  RemoveFiles(obsolete);
-  if (!s.ok()) return s;
+  if (message.seq == 0) op.record = EncodeMessage(message, op.seq);
+  if (op.record.size() > kMaxRecordBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "message of ", op.record.size(), " bytes exceeds ", kMaxRecordBytes));
+  }
+  uint64_t used = pending_bytes_ + reserved_bytes_;
+  if (used + op.record.size() > options_.capacity_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "store full: ", used, " of ", options_.capacity_bytes,
+        " bytes pending; a message of ", op.record.size(), " does not fit"));
+  }
+  queued_next_seq_ = op.seq + 1;
+  reserved_bytes_ += op.record.size();
+  if (absl::Status s = Run(&op, &lock); !s.ok()) return s;
   return op.seq;
 }
 
@@ -279,64 +310,59 @@ absl::Status DurableStore::MarkAcked(uint64_t through) {
   Op op(Op::kAck);
   op.record = EncodeAcked(through);
   op.seq = through;
-  std::vector<std::string> obsolete;
-  absl::Status s;
-  {
-    absl::MutexLock lock(&mu_);
-    if (through >= queued_next_seq_) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("ack through ", through,
-                       " but the last appended seq is ", queued_next_seq_ - 1));
-    }
-    if (through <= std::max(state_.acked_through, deferred_ack_through_) &&
-        error_.ok() && !closed_) {
-      return absl::OkStatus();
-    }
-    // Another caller is writing: rather than wait behind its write (an ack
-    // is not urgent, see WriteNextBatch), leave the ack to it.
-    if (!queue_.empty() && error_.ok() && !closed_) {
-      deferred_ack_through_ = through;
-      return absl::OkStatus();
-    }
-    s = Run(&op, &obsolete);
+  util::ReleasableMutexLock lock(&mu_);
+  if (through >= queued_next_seq_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ack through ", through, " but the last appended seq is ",
+                     queued_next_seq_ - 1));
   }
-  RemoveFiles(obsolete);
-  return s;
+  if (through <= std::max(state_.acked_through, deferred_ack_through_) &&
+      error_.ok() && !closed_) {
+    return absl::OkStatus();
+  }
+  // Another caller is writing: rather than wait behind its write (an ack
+  // is not urgent, see WriteNextBatch), leave the ack to it.
+  if (!queue_.empty() && error_.ok() && !closed_) {
+    deferred_ack_through_ = through;
+    return absl::OkStatus();
+  }
+  return Run(&op, &lock);
 }
 
 absl::Status DurableStore::SaveMeta(const StoreMeta& meta) {
   Op op(Op::kMeta);
   op.meta = meta;
   op.sync = true;
-  std::vector<std::string> obsolete;
-  absl::MutexLock lock(&mu_);
-  return Run(&op, &obsolete);
+  util::ReleasableMutexLock lock(&mu_);
+  return Run(&op, &lock);
 }
 
 absl::Status DurableStore::Sync() {
   Op op(Op::kSync);
   op.sync = true;
-  std::vector<std::string> obsolete;
-  absl::MutexLock lock(&mu_);
-  return Run(&op, &obsolete);
+  util::ReleasableMutexLock lock(&mu_);
+  return Run(&op, &lock);
 }
 
 absl::Status DurableStore::Close() {
   {
-    absl::MutexLock lock(&mu_);
-    if (closed_) return absl::OkStatus();
+    util::MutexLock lock(&mu_);
+    if (closed_ || stopping_) return absl::OkStatus();
     stopping_ = true;
   }
+  stop_.Notify();
   if (sync_thread_.joinable()) sync_thread_.join();
   absl::Status s;
   {
-    absl::MutexLock lock(&mu_);
+    util::ReleasableMutexLock lock(&mu_);
     if (options_.sync != SyncPolicy::kNever && dirty_ && error_.ok()) {
       Op op(Op::kSync);
       op.sync = true;
-      std::vector<std::string> obsolete;
-      s = Run(&op, &obsolete);
+      s = Run(&op, &lock);
     }
+  }
+  {
+    util::MutexLock lock(&mu_);
     closed_ = true;
   }
   if (file_ != nullptr) {
@@ -348,15 +374,12 @@ absl::Status DurableStore::Close() {
 }
 
 void DurableStore::SyncLoop() {
-  absl::MutexLock lock(&mu_);
-  while (!stopping_) {
-    mu_.AwaitWithTimeout(absl::Condition(&stopping_), options_.sync_interval);
-    if (stopping_) break;
+  while (!stop_.WaitForNotificationWithTimeout(options_.sync_interval)) {
+    util::ReleasableMutexLock lock(&mu_);
     if (dirty_ && error_.ok()) {
       Op op(Op::kSync);
       op.sync = true;
-      std::vector<std::string> obsolete;
-      (void)Run(&op, &obsolete);  // A failure is sticky: Appends report it.
+      (void)Run(&op, &lock);  // A failure is sticky: Appends report it.
     }
   }
 }

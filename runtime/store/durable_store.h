@@ -44,8 +44,9 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "parley/options.h"
@@ -53,6 +54,7 @@
 #include "runtime/store/log_writer.h"
 #include "runtime/store/message_store.h"
 #include "runtime/store/record.h"
+#include "runtime/util/mutex.h"
 
 namespace parley::store {
 
@@ -104,7 +106,13 @@ class DurableStore : public MessageStore {
   std::vector<uint64_t> segment_numbers() const;
 
  private:
+  class Waiter;
   struct Op;
+  // What a leader does once it has let go of mu_.
+  struct AfterBatch {
+    std::vector<std::string> obsolete;  // segment files to delete
+    absl::InlinedVector<Op*, 8> done;   // written ops whose callers wait
+  };
   // A pending message: where its record lies in its segment (the on-disk
   // span follows from offset and size: log::PhysicalSpan).
   struct IndexEntry {
@@ -122,14 +130,22 @@ class DurableStore : public MessageStore {
   DurableStore(Env* env, std::string dir, const DurableStoreOptions& options);
 
   // Queues `op` and waits until a leader (perhaps this caller) has written
-  // it. Returns paths of segments that became obsolete, to delete unlocked.
-  absl::Status Run(Op* op, std::vector<std::string>* obsolete)
+  // it; releases `lock` (on mu_) before it returns. A caller waits for its
+  // op without mu_, so the callers one group commit completes return
+  // without taking mu_ again.
+  absl::Status Run(Op* op, util::ReleasableMutexLock* lock)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The leader, `op` at the queue's front: writes the batches that `op`'s
+  // needs, hands the lead to the next op queued, releases `lock`, then
+  // wakes the callers of the ops written and deletes obsolete segments.
+  absl::Status Lead(Op* op, util::ReleasableMutexLock* lock)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Leader only, queue_ not empty: writes (and syncs) one batch, the ack
-  // MarkAcked deferred and ops from the queue's front, and completes those
-  // ops (a failure is theirs, and sticky in error_). Unlocks mu_ while
-  // writing, unless the batch only needs copying into mapped pages.
-  void WriteNextBatch(std::vector<std::string>* obsolete)
+  // MarkAcked deferred and ops from the queue's front, and takes those ops
+  // off the queue with their status (a failure is theirs, and sticky in
+  // error_); all but `self` join after->done. Unlocks mu_ while writing,
+  // unless the batch only needs copying into mapped pages.
+  void WriteNextBatch(const Op* self, AfterBatch* after)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Leader only: whether `batch` fits in the active segment's MappedRoom.
   bool FitsMapped(absl::Span<Op* const> batch) const;
@@ -159,11 +175,15 @@ class DurableStore : public MessageStore {
   uint64_t active_number_ = 0;
   std::shared_ptr<RandomAccessFile> new_segment_reader_;
 
-  mutable absl::Mutex mu_;
+  // Not absl::Mutex: Debian's abseil runs its deadlock detector on every
+  // lock of one (util/mutex.h), about 300 instructions per Append. Nothing
+  // waits on mu_ for a condition: callers wait on their op's Waiter.
+  mutable util::Mutex mu_;
   std::deque<Op*> queue_ ABSL_GUARDED_BY(mu_);
   absl::Status error_ ABSL_GUARDED_BY(mu_);  // Sticky write/sync failure.
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;  // Ends SyncLoop.
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;  // Close has begun.
+  absl::Notification stop_;                     // Ends SyncLoop.
   bool dirty_ ABSL_GUARDED_BY(mu_) = false;     // Written but not synced.
   Checkpoint state_ ABSL_GUARDED_BY(mu_);
   uint64_t queued_next_seq_ ABSL_GUARDED_BY(mu_) = 1;  // Incl. queued ops.

@@ -185,7 +185,7 @@ absl::StatusOr<std::unique_ptr<DurableStore>> DurableStore::Open(
 
   std::vector<std::string> obsolete;
   {
-    absl::MutexLock lock(&store->mu_);
+    util::MutexLock lock(&store->mu_);
     Recovery recovery(store.get());
     for (size_t i = 0; i < numbers.size(); ++i) {
       PARLEY_RETURN_IF_ERROR(

@@ -24,32 +24,32 @@ struct Item {
 }  // namespace
 
 StoreMeta DurableStore::meta() const {
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   return state_.meta;
 }
 
 uint64_t DurableStore::next_seq() const {
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   return state_.next_seq;
 }
 
 uint64_t DurableStore::acked_through() const {
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   return state_.acked_through;
 }
 
 size_t DurableStore::pending_count() const {
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   return index_.size();
 }
 
 uint64_t DurableStore::pending_bytes() const {
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   return pending_bytes_;
 }
 
 std::vector<uint64_t> DurableStore::segment_numbers() const {
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   std::vector<uint64_t> numbers;
   for (const Segment& s : segments_) numbers.push_back(s.number);
   return numbers;
@@ -64,7 +64,7 @@ absl::Status DurableStore::ForEachPending(
   for (uint64_t next = from_seq;;) {
     items.clear();
     {
-      absl::MutexLock lock(&mu_);
+      util::MutexLock lock(&mu_);
       if (closed_) return absl::FailedPreconditionError("store is closed");
       auto it = std::lower_bound(
           index_.begin(), index_.end(), next,

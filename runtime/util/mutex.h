@@ -1,21 +1,23 @@
 // util::Mutex: the lock a session link takes on every call, frame and
-// finished handler. A glibc adaptive pthread mutex under Abseil's
-// thread-safety annotations, with the two absl::MutexLock shapes the link
-// uses.
+// finished handler, and the durable buffer on every append. A glibc
+// adaptive pthread mutex under Abseil's thread-safety annotations, with
+// the two absl::MutexLock shapes its users need.
 //
 //   util::Mutex mu;
 //   int n ABSL_GUARDED_BY(mu);
 //   { util::MutexLock lock(&mu); ++n; }
 //
-// Why not absl::Mutex there: Debian's abseil is built in debug mode, in
-// which every absl::Mutex::Lock runs the deadlock detector, and that takes
-// one process-wide spinlock, whose cache line then moves between the
-// caller's and the I/O threads' cores on every lock. Measured here: 22 ns
-// per uncontended lock/unlock (std::mutex: 6 ns). The durable buffer keeps
-// absl::Mutex and absl::CondVar: with std::mutex and
-// std::condition_variable its group commit of 64 writers made 40 % fewer
-// appends per second (store_bench; absl's CondVar hands a woken waiter
-// the mutex instead of letting it race for it).
+// Why not absl::Mutex: Debian's abseil is built in debug mode, in which
+// every absl::Mutex::Lock runs the deadlock detector, and that takes one
+// process-wide spinlock, whose cache line then moves between the caller's
+// and the I/O threads' cores on every lock. Measured here: 22 ns per
+// uncontended lock/unlock (std::mutex: 6 ns), about 300 instructions per
+// durable append. There is no condition variable to go with it: a thread
+// that waits for a condition waits on a mutex and condition variable of
+// its own, which whoever makes the condition true wakes (see the durable
+// buffer's group commit). Waiting on the shared lock's condition variable
+// made the woken writers race the leader for the lock: 40 % fewer appends
+// per second at 64 writers.
 //
 // Adaptive: a contended lock spins a little before it sleeps. The caller
 // and the I/O thread hold the link's lock for well under a microsecond, so
