@@ -18,6 +18,29 @@ namespace {
 constexpr size_t kMaxBatchBytes = 1 << 20;
 // Largest message record; keeps index offsets within 32 bits.
 constexpr size_t kMaxRecordBytes = 256 << 20;
+// A thread keeps the buffer of its last append up to this size.
+constexpr size_t kKeptRecordBytes = 64 << 10;
+
+// Lends `*record` this thread's record buffer for one Append and takes it
+// back afterwards, so that an append allocates nothing for its record.
+class ThreadRecordBuffer {
+ public:
+  explicit ThreadRecordBuffer(std::string* record) : record_(record) {
+    record_->swap(Kept());
+  }
+  ~ThreadRecordBuffer() {
+    if (record_->capacity() <= kKeptRecordBytes) record_->swap(Kept());
+  }
+  ThreadRecordBuffer(const ThreadRecordBuffer&) = delete;
+  ThreadRecordBuffer& operator=(const ThreadRecordBuffer&) = delete;
+
+ private:
+  static std::string& Kept() {
+    thread_local std::string kept;
+    return kept;
+  }
+  std::string* const record_;
+};
 
 }  // namespace
 
@@ -279,17 +302,18 @@ void DurableStore::RemoveFiles(const std::vector<std::string>& paths) {
   for (const std::string& path : paths) (void)env_->RemoveFile(path);
 }
 
-absl::StatusOr<uint64_t> DurableStore::Append(const StoredMessage& message) {
+absl::StatusOr<uint64_t> DurableStore::Append(const MessageRef& message) {
   Op op(Op::kMessage);
+  ThreadRecordBuffer buffer(&op.record);
   // Encode outside the lock unless the seq is assigned under it.
-  if (message.seq != 0) op.record = EncodeMessage(message);
+  if (message.seq != 0) EncodeMessageTo(message, message.seq, &op.record);
   util::ReleasableMutexLock lock(&mu_);
   if (closed_ || !error_.ok()) return Run(&op, &lock);  // The error.
   op.seq = message.seq == 0 ? queued_next_seq_ : message.seq;
   if (absl::Status bad = CheckAppendSeq(op.seq, queued_next_seq_); !bad.ok()) {
     return bad;
   }
-  if (message.seq == 0) op.record = EncodeMessage(message, op.seq);
+  if (message.seq == 0) EncodeMessageTo(message, op.seq, &op.record);
   if (op.record.size() > kMaxRecordBytes) {
     return absl::InvalidArgumentError(absl::StrCat(
         "message of ", op.record.size(), " bytes exceeds ", kMaxRecordBytes));

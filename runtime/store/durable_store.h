@@ -82,7 +82,7 @@ class DurableStore : public MessageStore {
       Env* env, const std::string& dir, const DurableStoreOptions& options);
   ~DurableStore() override;  // Close(), ignoring its status.
 
-  absl::StatusOr<uint64_t> Append(const StoredMessage& message) override;
+  absl::StatusOr<uint64_t> Append(const MessageRef& message) override;
   // Returns at once, without waiting for the write, while another thread is
   // writing: that thread records the ack before its own call returns.
   absl::Status MarkAcked(uint64_t through) override;

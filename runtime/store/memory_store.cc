@@ -9,19 +9,21 @@ namespace parley::store {
 MemoryStore::MemoryStore(uint64_t capacity_bytes)
     : capacity_bytes_(capacity_bytes) {}
 
-absl::StatusOr<uint64_t> MemoryStore::Append(const StoredMessage& message) {
+absl::StatusOr<uint64_t> MemoryStore::Append(const MessageRef& message) {
   absl::MutexLock lock(&mu_);
-  StoredMessage copy = message;
-  if (copy.seq == 0) copy.seq = next_seq_;
-  const uint64_t seq = copy.seq;
-  const size_t size = StoredSize(copy);
+  MessageRef numbered = message;
+  if (numbered.seq == 0) numbered.seq = next_seq_;
+  const uint64_t seq = numbered.seq;
+  const size_t size = StoredSize(numbered);
   if (absl::Status bad = CheckAppendSeq(seq, next_seq_); !bad.ok()) return bad;
   if (pending_bytes_ + size > capacity_bytes_) {
     return absl::ResourceExhaustedError(
         absl::StrCat("store full: ", pending_bytes_, " of ", capacity_bytes_,
                      " bytes pending; a message of ", size, " does not fit"));
   }
-  pending_.push_back(std::move(copy));
+  pending_.push_back({seq, std::string(message.method),
+                      std::string(message.payload), message.ack_within_ms,
+                      message.reply_wanted});
   pending_bytes_ += size;
   next_seq_ = seq + 1;
   return seq;

@@ -23,7 +23,7 @@ class MemoryStore : public MessageStore {
  public:
   explicit MemoryStore(uint64_t capacity_bytes);
 
-  absl::StatusOr<uint64_t> Append(const StoredMessage& message) override;
+  absl::StatusOr<uint64_t> Append(const MessageRef& message) override;
   absl::Status MarkAcked(uint64_t through) override;
   absl::Status SaveMeta(const StoreMeta& meta) override;
 

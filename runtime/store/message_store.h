@@ -3,8 +3,8 @@
 // needs (its id, the next seq, what it has received from the peer).
 //
 //   std::unique_ptr<store::MessageStore> store = ...;  // Durable or Memory
-//   store::StoredMessage m{/*seq=*/0, "chat.Room/Say", payload,
-//                          /*ack_within_ms=*/5000, false};
+//   store::MessageRef m(/*seq=*/0, "chat.Room/Say", payload,
+//                       /*ack_within_ms=*/5000, /*reply_wanted=*/false);
 //   absl::StatusOr<uint64_t> seq = store->Append(m);  // 0: store numbers it
 //   // OK: accepted (and durable as the store's sync policy says).
 //   ...
@@ -32,6 +32,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace parley::store {
 
@@ -41,6 +42,30 @@ struct StoredMessage {
   uint64_t seq = 0;
   std::string method;
   std::string payload;  // Binary; may contain NULs.
+  uint32_t ack_within_ms = 0;
+  bool reply_wanted = false;
+};
+
+// A StoredMessage's fields, viewing bytes that someone else owns: what
+// Append takes (the store copies what it keeps) and what a decoded record
+// is. Converts implicitly from a StoredMessage, as string_view does from
+// string.
+struct MessageRef {
+  MessageRef(uint64_t seq, absl::string_view method, absl::string_view payload,
+             uint32_t ack_within_ms, bool reply_wanted)
+      : seq(seq),
+        method(method),
+        payload(payload),
+        ack_within_ms(ack_within_ms),
+        reply_wanted(reply_wanted) {}
+  MessageRef(const StoredMessage& m)  // NOLINT(google-explicit-constructor)
+      : MessageRef(m.seq, m.method, m.payload, m.ack_within_ms,
+                   m.reply_wanted) {}
+  MessageRef() = default;
+
+  uint64_t seq = 0;
+  absl::string_view method;
+  absl::string_view payload;
   uint32_t ack_within_ms = 0;
   bool reply_wanted = false;
 };
@@ -56,7 +81,7 @@ struct StoreMeta {
 
 // What a message costs against capacity_bytes: its size as stored
 // (method + payload + a dozen bytes of framing), the same for every store.
-size_t StoredSize(const StoredMessage& message);
+size_t StoredSize(const MessageRef& message);
 
 // What every store's Append checks of the seq it is about to use, given
 // next_seq(): InvalidArgument unless it is at least next_seq and below
@@ -73,7 +98,7 @@ class MessageStore {
   // would defeat group commit); otherwise message.seq must be >=
   // next_seq(). OK means stored: a DurableStore returns only once the
   // record is as durable as its sync policy says.
-  virtual absl::StatusOr<uint64_t> Append(const StoredMessage& message) = 0;
+  virtual absl::StatusOr<uint64_t> Append(const MessageRef& message) = 0;
   // The peer has processed every seq <= through (cumulative; a repeated or
   // lower ack is a no-op). through must be < next_seq().
   virtual absl::Status MarkAcked(uint64_t through) = 0;

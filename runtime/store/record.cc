@@ -66,15 +66,7 @@ bool Expect(absl::string_view* in, RecordKind kind) {
 constexpr uint8_t kReplyWanted = 1;
 
 // A MESSAGE record's fields, viewing the record's bytes.
-struct MessageView {
-  uint64_t seq;
-  uint32_t ack_within_ms;
-  bool reply_wanted;
-  absl::string_view method;
-  absl::string_view payload;
-};
-
-bool ParseMessage(absl::string_view in, MessageView* m) {
+bool ParseMessage(absl::string_view in, MessageRef* m) {
   uint64_t ack_within_ms;
   if (!Expect(&in, RecordKind::kMessage) || !GetVarint(&in, &m->seq) ||
       !GetVarint(&in, &ack_within_ms) || ack_within_ms > UINT32_MAX ||
@@ -91,7 +83,7 @@ bool ParseMessage(absl::string_view in, MessageView* m) {
 
 }  // namespace
 
-size_t StoredSize(const StoredMessage& m) {
+size_t StoredSize(const MessageRef& m) {
   return 1 + VarintLength(m.seq) + VarintLength(m.ack_within_ms) + 1 +
          VarintLength(m.method.size()) + m.method.size() + m.payload.size();
 }
@@ -107,11 +99,13 @@ absl::Status CheckAppendSeq(uint64_t seq, uint64_t next_seq) {
   return absl::OkStatus();
 }
 
-std::string EncodeMessage(const StoredMessage& m) {
-  return EncodeMessage(m, m.seq);
+std::string EncodeMessage(const MessageRef& m) {
+  std::string out;
+  EncodeMessageTo(m, m.seq, &out);
+  return out;
 }
 
-std::string EncodeMessage(const StoredMessage& m, uint64_t seq) {
+void EncodeMessageTo(const MessageRef& m, uint64_t seq, std::string* out) {
   // The fields before the method's bytes, built apart: one append each.
   char head[1 + 3 * kMaxVarintLength + 1];
   char* p = head;
@@ -120,13 +114,12 @@ std::string EncodeMessage(const StoredMessage& m, uint64_t seq) {
   p = WriteVarint(p, m.ack_within_ms);
   *p++ = static_cast<char>(m.reply_wanted ? kReplyWanted : 0);
   p = WriteVarint(p, m.method.size());
-  std::string out;
-  out.reserve(static_cast<size_t>(p - head) + m.method.size() +
-              m.payload.size());
-  out.append(head, p);
-  out.append(m.method);
-  out.append(m.payload);
-  return out;
+  out->clear();
+  out->reserve(static_cast<size_t>(p - head) + m.method.size() +
+               m.payload.size());
+  out->append(head, p);
+  out->append(m.method.data(), m.method.size());
+  out->append(m.payload.data(), m.payload.size());
 }
 
 std::string EncodeAcked(uint64_t through) {
@@ -160,14 +153,14 @@ bool PeekKind(absl::string_view record, RecordKind* kind) {
 }
 
 bool DecodeMessageSeq(absl::string_view in, uint64_t* seq) {
-  MessageView m;
+  MessageRef m;
   if (!ParseMessage(in, &m)) return false;
   *seq = m.seq;
   return true;
 }
 
 bool DecodeMessage(absl::string_view in, StoredMessage* m) {
-  MessageView v;
+  MessageRef v;
   if (!ParseMessage(in, &v)) return false;
   m->seq = v.seq;
   m->ack_within_ms = v.ack_within_ms;

@@ -35,9 +35,10 @@ struct Checkpoint {
   StoreMeta meta;
 };
 
-std::string EncodeMessage(const StoredMessage& message);
-// The same record under `seq` (the store numbers a message given seq 0).
-std::string EncodeMessage(const StoredMessage& message, uint64_t seq);
+std::string EncodeMessage(const MessageRef& message);
+// The same record under `seq` (the store numbers a message given seq 0),
+// into *out (replacing what it held; its capacity is reused).
+void EncodeMessageTo(const MessageRef& message, uint64_t seq, std::string* out);
 std::string EncodeAcked(uint64_t through);
 std::string EncodeMeta(const Checkpoint& checkpoint);
 std::string EncodeSeal();

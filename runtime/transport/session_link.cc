@@ -98,24 +98,21 @@ absl::Status SessionLink::CallDurable(util::ReleasableMutexLock* lock,
   }
   std::shared_ptr<store::MessageStore> store = store_;
   lock->Release();
-  store::StoredMessage message;
-  message.method = method.full_name;
-  message.payload = std::move(payload);
-  message.ack_within_ms = wire::AckWithinMs(ack_within);
-  message.reply_wanted = reply_wanted;
-  absl::StatusOr<uint64_t> id = store->Append(message);
+  absl::StatusOr<uint64_t> id =
+      store->Append({0, method.full_name, payload,
+                     wire::AckWithinMs(ack_within), reply_wanted});
   if (!id.ok()) return id.status();
   // Accepted: it is in the buffer and goes out, now or after a restart.
   std::vector<RawDoneCallback> refused;
   {
     util::MutexLock relock(&mu_);
-    StoredCall call{std::move(message.method), std::move(message.payload),
-                    reply_wanted, ack_within, std::move(done)};
+    StoredCall call{std::move(payload), reply_wanted, ack_within,
+                    std::move(done)};
     const absl::Time now = absl::Now();
     if (*id == next_stored_) {  // next in record order (one caller: always)
-      HandStoredLocked(std::move(call), now, &refused);
-    } else {
-      stored_.emplace(*id, std::move(call));
+      HandStoredLocked(method.full_name, std::move(call), now, &refused);
+    } else {  // `method` may not outlive this call: its name is copied
+      stored_.emplace(*id, std::make_pair(method.full_name, std::move(call)));
     }
     HandWaitingLocked(now, &refused);
   }
@@ -127,7 +124,8 @@ absl::Status SessionLink::CallDurable(util::ReleasableMutexLock* lock,
   return absl::OkStatus();
 }
 
-void SessionLink::HandStoredLocked(StoredCall call, absl::Time now,
+void SessionLink::HandStoredLocked(absl::string_view method, StoredCall call,
+                                   absl::Time now,
                                    std::vector<RawDoneCallback>* refused) {
   // Only a stopped session refuses; the call stays in the buffer for the
   // next Start, and its caller hears CANCELLED like the rest.
@@ -137,7 +135,7 @@ void SessionLink::HandStoredLocked(StoredCall call, absl::Time now,
     return;
   }
   absl::Status taken = session_.CallStored(
-      next_stored_++, call.method, std::move(call.payload), call.reply_wanted,
+      next_stored_++, method, std::move(call.payload), call.reply_wanted,
       call.ack_within, std::move(call.done), now);
   assert(taken.ok());  // calls are handed in record order
   (void)taken;
@@ -146,9 +144,9 @@ void SessionLink::HandStoredLocked(StoredCall call, absl::Time now,
 void SessionLink::HandWaitingLocked(absl::Time now,
                                     std::vector<RawDoneCallback>* refused) {
   while (!stored_.empty() && stored_.begin()->first == next_stored_) {
-    StoredCall call = std::move(stored_.begin()->second);
+    auto& [method, call] = stored_.begin()->second;
+    HandStoredLocked(method, std::move(call), now, refused);
     stored_.erase(stored_.begin());
-    HandStoredLocked(std::move(call), now, refused);
   }
   ScheduleFlushLocked();
 }

@@ -105,7 +105,6 @@ class SessionLink : public Channel,
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A call appended to the durable buffer, not yet handed to the session.
   struct StoredCall {
-    std::string method;
     std::string payload;
     bool reply_wanted;
     absl::Duration ack_within;
@@ -113,8 +112,8 @@ class SessionLink : public Channel,
   };
   // Hands the stored call that is next in record order to the session; a
   // stopped session refuses it, and its callback joins `refused`.
-  void HandStoredLocked(StoredCall call, absl::Time now,
-                        std::vector<RawDoneCallback>* refused)
+  void HandStoredLocked(absl::string_view method, StoredCall call,
+                        absl::Time now, std::vector<RawDoneCallback>* refused)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The same for the waiting calls that are next in record order now.
   void HandWaitingLocked(absl::Time now, std::vector<RawDoneCallback>* refused)
@@ -153,7 +152,9 @@ class SessionLink : public Channel,
   // first), by record number.
   bool store_required_ ABSL_GUARDED_BY(mu_) = false;
   std::shared_ptr<store::MessageStore> store_ ABSL_GUARDED_BY(mu_);
-  std::map<uint64_t, StoredCall> stored_ ABSL_GUARDED_BY(mu_);
+  // By record id: a call and its method's name.
+  std::map<uint64_t, std::pair<std::string, StoredCall>> stored_
+      ABSL_GUARDED_BY(mu_);
   uint64_t next_stored_ ABSL_GUARDED_BY(mu_) = 0;  // next record to hand
 
   // Handlers running: incremented on the loop thread, decremented by their
