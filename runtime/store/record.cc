@@ -115,8 +115,10 @@ void EncodeMessageTo(const MessageRef& m, uint64_t seq, std::string* out) {
   *p++ = static_cast<char>(m.reply_wanted ? kReplyWanted : 0);
   p = WriteVarint(p, m.method.size());
   out->clear();
-  out->reserve(static_cast<size_t>(p - head) + m.method.size() +
-               m.payload.size());
+  // Only growing: before C++20, libstdc++'s reserve also shrinks.
+  const size_t size =
+      static_cast<size_t>(p - head) + m.method.size() + m.payload.size();
+  if (out->capacity() < size) out->reserve(size);
   out->append(head, p);
   out->append(m.method.data(), m.method.size());
   out->append(m.payload.data(), m.payload.size());
