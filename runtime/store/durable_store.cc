@@ -3,13 +3,16 @@
 #include "runtime/store/durable_store.h"
 
 #include <algorithm>
-#include <condition_variable>
-#include <mutex>
+#include <atomic>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/types/optional.h"
 #include "runtime/util/status_macros.h"
+
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#endif
 
 namespace parley::store {
 namespace {
@@ -42,30 +45,26 @@ class ThreadRecordBuffer {
   std::string* const record_;
 };
 
+// ThreadSanitizer does not see Debian's absl::Mutex (the library is not
+// instrumented), so what handing an op over through wait_mu_ orders is
+// told to it directly: everything before HandOver(op) happens before
+// everything after TakeOver(op).
+void HandOver(void* op) {
+#if defined(__SANITIZE_THREAD__)
+  __tsan_release(op);
+#else
+  (void)op;
+#endif
+}
+void TakeOver(void* op) {
+#if defined(__SANITIZE_THREAD__)
+  __tsan_acquire(op);
+#else
+  (void)op;
+#endif
+}
+
 }  // namespace
-
-// A caller's wait for its op, on a mutex of its own: the leader that
-// writes the op says it is done, or hands it the lead.
-class DurableStore::Waiter {
- public:
-  enum Outcome { kNone, kDone, kLead };
-  Outcome Wait() {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [this] { return outcome_ != kNone; });
-    return outcome_;
-  }
-  // The waiter may return, and its op be gone, as soon as this returns.
-  void Wake(Outcome outcome) {
-    std::lock_guard<std::mutex> lock(mu_);
-    outcome_ = outcome;
-    cv_.notify_one();  // under mu_: cv_ is still there
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  Outcome outcome_ = kNone;  // guarded by mu_
-};
 
 struct DurableStore::Op {
   enum Kind { kMessage, kAck, kMeta, kSync };
@@ -77,7 +76,12 @@ struct DurableStore::Op {
   bool sync = false;    // Sync even if the policy would not.
   uint64_t offset = 0;  // Set by the leader: where the record went.
   absl::Status status;  // Set by the leader that wrote it.
-  Waiter waiter;
+  // What the caller waits for (on wait_mu_): a leader has written the op,
+  // or hands it the lead.
+  // Changed under wait_mu_; atomic only for ThreadSanitizer (see HandOver).
+  enum Outcome { kNone, kDone, kLead };
+  std::atomic<Outcome> outcome{kNone};
+  absl::CondVar cv;
 };
 
 DurableStore::DurableStore(Env* env, std::string dir,
@@ -104,7 +108,16 @@ absl::Status DurableStore::Run(Op* op, util::ReleasableMutexLock* lock) {
   queue_.push_back(op);
   if (op == queue_.front()) return Lead(op, lock);
   lock->Release();
-  if (op->waiter.Wait() == Waiter::kDone) return op->status;
+  Op::Outcome outcome;
+  {
+    absl::MutexLock wait(&wait_mu_);
+    while (op->outcome.load(std::memory_order_relaxed) == Op::kNone) {
+      op->cv.Wait(&wait_mu_);
+    }
+    outcome = op->outcome.load(std::memory_order_relaxed);
+  }
+  TakeOver(op);
+  if (outcome == Op::kDone) return op->status;
   util::ReleasableMutexLock relock(&mu_);
   return Lead(op, &relock);
 }
@@ -124,8 +137,22 @@ absl::Status DurableStore::Lead(Op* op, util::ReleasableMutexLock* lock) {
   Op* next = queue_.empty() ? nullptr : queue_.front();
   absl::Status s = op->status;
   lock->Release();
-  for (Op* o : after.done) o->waiter.Wake(Waiter::kDone);
-  if (next != nullptr) next->waiter.Wake(Waiter::kLead);
+  if (!after.done.empty() || next != nullptr) {
+    // Under one hold of wait_mu_, which hands itself to the woken callers
+    // one by one, in this order: the next leader takes its batch only after
+    // the callers just written had a chance to append again, into it.
+    absl::MutexLock wake(&wait_mu_);
+    for (Op* o : after.done) {
+      o->outcome.store(Op::kDone, std::memory_order_relaxed);
+      HandOver(o);
+      o->cv.Signal();
+    }
+    if (next != nullptr) {
+      next->outcome.store(Op::kLead, std::memory_order_relaxed);
+      HandOver(next);
+      next->cv.Signal();
+    }
+  }
   RemoveFiles(after.obsolete);
   return s;
 }
@@ -183,25 +210,44 @@ void DurableStore::WriteNextBatch(const Op* self, AfterBatch* after) {
     s = WriteBatch(batch, sync, rotation ? &*rotation : nullptr);
     if (!in_place) mu_.Lock();
   }
-  if (s.ok()) {
-    if (segments_.empty() || segments_.back().number != active_number_) {
-      segments_.push_back({active_number_, new_segment_reader_, 0});
-    }
-    for (Op* o : batch) Apply(o);
-    dirty_ = !sync && (dirty_ || bytes > 0);
-    CollectObsolete(&after->obsolete);
-  } else {
-    if (error_.ok()) error_ = s;
-    for (Op* o : batch) {
-      if (o->kind == Op::kMessage) reserved_bytes_ -= o->record.size();
-    }
-  }
+  Settle(batch, s, sync, bytes > 0, &after->obsolete);
   for (size_t i = queued_from; i < batch.size(); ++i) {
     Op* o = batch[i];
     queue_.pop_front();
     o->status = s;
     if (o != self) after->done.push_back(o);
   }
+}
+
+void DurableStore::Settle(absl::Span<Op* const> batch, const absl::Status& s,
+                          bool synced, bool wrote,
+                          std::vector<std::string>* obsolete) {
+  if (s.ok()) {
+    if (segments_.empty() || segments_.back().number != active_number_) {
+      segments_.push_back({active_number_, new_segment_reader_, 0});
+    }
+    for (Op* o : batch) Apply(o);
+    dirty_ = !synced && (dirty_ || wrote);
+    CollectObsolete(obsolete);
+  } else {
+    if (error_.ok()) error_ = s;
+    for (Op* o : batch) {
+      if (o->kind == Op::kMessage) reserved_bytes_ -= o->record.size();
+    }
+  }
+}
+
+bool DurableStore::WriteAlone(Op* op, absl::Status* status) {
+  Op* const batch[] = {op};
+  if (!queue_.empty() || deferred_ack_through_ > state_.acked_through ||
+      options_.sync == SyncPolicy::kEveryWrite ||
+      writer_->length() >= options_.segment_bytes || !FitsMapped(batch)) {
+    return false;
+  }
+  *status = WriteBatch(batch, /*sync=*/false, /*rotation=*/nullptr);
+  std::vector<std::string> obsolete;  // none: a MESSAGE frees no segment
+  Settle(batch, *status, /*synced=*/false, /*wrote=*/true, &obsolete);
+  return true;
 }
 
 bool DurableStore::FitsMapped(absl::Span<Op* const> batch) const {
@@ -326,7 +372,9 @@ absl::StatusOr<uint64_t> DurableStore::Append(const MessageRef& message) {
   }
   queued_next_seq_ = op.seq + 1;
   reserved_bytes_ += op.record.size();
-  if (absl::Status s = Run(&op, &lock); !s.ok()) return s;
+  absl::Status s;
+  if (!WriteAlone(&op, &s)) s = Run(&op, &lock);
+  if (!s.ok()) return s;
   return op.seq;
 }
 
