@@ -8,10 +8,10 @@
 #include <thread>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "runtime/store/memory_store.h"
+#include "runtime/util/mutex.h"
 #include "tests/store/store_test_util.h"
 
 namespace parley::store {
@@ -44,13 +44,20 @@ class GatedEnv : public EnvWrapper {
   GatedEnv() : EnvWrapper(Env::Default()) {}
 
   void SetGateOpen(bool open) {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     open_ = open;
+    changed_.SignalAll();
   }
   // Waits (bounded) until a Flush is held at the shut gate.
   bool WaitForHeldFlush(absl::Duration timeout) {
-    absl::MutexLock lock(&mu_);
-    return mu_.AwaitWithTimeout(absl::Condition(&held_), timeout);
+    const absl::Time deadline = absl::Now() + timeout;
+    util::MutexLock lock(&mu_);
+    while (!held_) {
+      const absl::Duration left = deadline - absl::Now();
+      if (left <= absl::ZeroDuration()) return false;
+      changed_.WaitFor(&mu_, left);
+    }
+    return true;
   }
 
   absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(
@@ -72,9 +79,10 @@ class GatedEnv : public EnvWrapper {
     }
     absl::Status Flush() override {
       {
-        absl::MutexLock lock(&env_->mu_);
+        util::MutexLock lock(&env_->mu_);
         env_->held_ = !env_->open_;
-        env_->mu_.Await(absl::Condition(&env_->open_));
+        env_->changed_.SignalAll();
+        while (!env_->open_) env_->changed_.Wait(&env_->mu_);
         env_->held_ = false;
       }
       return base_->Flush();
@@ -90,7 +98,8 @@ class GatedEnv : public EnvWrapper {
     const std::unique_ptr<WritableFile> base_;
   };
 
-  absl::Mutex mu_;
+  util::Mutex mu_;  // ThreadSanitizer sees it, unlike Debian's absl::Mutex
+  util::CondVar changed_;  // open_ or held_
   bool open_ ABSL_GUARDED_BY(mu_) = true;
   bool held_ ABSL_GUARDED_BY(mu_) = false;
 };

@@ -53,7 +53,7 @@ class FaultInjectionEnv::File : public WritableFile {
       : env_(env), path_(std::move(path)), target_(std::move(target)) {}
 
   absl::Status Append(absl::string_view data) override {
-    absl::MutexLock lock(&env_->mu_);
+    util::MutexLock lock(&env_->mu_);
     if (!env_->write_error_.ok()) return env_->write_error_;
     if (!env_->active_) return absl::OkStatus();
     absl::Status s = target_->Append(data);
@@ -62,14 +62,14 @@ class FaultInjectionEnv::File : public WritableFile {
   }
 
   absl::Status Flush() override {
-    absl::MutexLock lock(&env_->mu_);
+    util::MutexLock lock(&env_->mu_);
     if (!env_->write_error_.ok()) return env_->write_error_;
     if (!env_->active_) return absl::OkStatus();
     return target_->Flush();
   }
 
   absl::Status Sync() override {
-    absl::MutexLock lock(&env_->mu_);
+    util::MutexLock lock(&env_->mu_);
     if (!env_->sync_error_.ok()) return env_->sync_error_;
     if (!env_->active_) return absl::OkStatus();
     absl::Status s = target_->Sync();
@@ -77,12 +77,13 @@ class FaultInjectionEnv::File : public WritableFile {
       FileState& f = env_->files_[path_];
       f.synced = f.pos;
       ++env_->sync_count_;
+      env_->synced_.SignalAll();
     }
     return s;
   }
 
   absl::Status Preallocate(uint64_t size, bool zero_fill) override {
-    absl::MutexLock lock(&env_->mu_);
+    util::MutexLock lock(&env_->mu_);
     if (!env_->write_error_.ok()) return env_->write_error_;
     if (!env_->active_) return absl::OkStatus();
     absl::Status s = target_->Preallocate(size, zero_fill);
@@ -110,35 +111,38 @@ class FaultInjectionEnv::File : public WritableFile {
 FaultInjectionEnv::FaultInjectionEnv(Env* target) : EnvWrapper(target) {}
 
 void FaultInjectionEnv::SetWriteError(absl::Status status) {
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   write_error_ = std::move(status);
 }
 
 void FaultInjectionEnv::SetSyncError(absl::Status status) {
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   sync_error_ = std::move(status);
 }
 
 void FaultInjectionEnv::SetFilesystemActive(bool active) {
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   active_ = active;
 }
 
 int64_t FaultInjectionEnv::sync_count() const {
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   return sync_count_;
 }
 
 bool FaultInjectionEnv::WaitForSyncCount(int64_t n, absl::Duration timeout) {
-  absl::MutexLock lock(&mu_);
-  auto reached = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return sync_count_ >= n;
-  };
-  return mu_.AwaitWithTimeout(absl::Condition(&reached), timeout);
+  const absl::Time deadline = absl::Now() + timeout;
+  util::MutexLock lock(&mu_);
+  while (sync_count_ < n) {
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) return false;
+    synced_.WaitFor(&mu_, left);
+  }
+  return true;
 }
 
 absl::Status FaultInjectionEnv::DropUnsyncedData() {
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   for (auto it = files_.begin(); it != files_.end();) {
     const std::string& path = it->first;
     const FileState& f = it->second;
@@ -165,7 +169,7 @@ FaultInjectionEnv::NewWritableFile(const std::string& path) {
   absl::StatusOr<std::unique_ptr<WritableFile>> file =
       target()->NewWritableFile(path);
   if (!file.ok()) return file.status();
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   FileState& f = files_[path];
   f = FileState();
   f.created_unsynced = !existed;
@@ -179,7 +183,7 @@ FaultInjectionEnv::NewAppendableFile(const std::string& path) {
   absl::StatusOr<std::unique_ptr<WritableFile>> file =
       target()->NewAppendableFile(path);
   if (!file.ok()) return file.status();
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   FileState& f = files_[path];
   f.pos = f.synced = *size;  // What is there already counts as durable.
   f.preallocated = 0;
@@ -188,7 +192,7 @@ FaultInjectionEnv::NewAppendableFile(const std::string& path) {
 
 absl::Status FaultInjectionEnv::RemoveFile(const std::string& path) {
   absl::Status s = target()->RemoveFile(path);
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   files_.erase(path);
   return s;
 }
@@ -196,7 +200,7 @@ absl::Status FaultInjectionEnv::RemoveFile(const std::string& path) {
 absl::Status FaultInjectionEnv::TruncateFile(const std::string& path,
                                              uint64_t size) {
   absl::Status s = target()->TruncateFile(path, size);
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   auto it = files_.find(path);
   if (s.ok() && it != files_.end()) {
     // Treated as durable (recovery syncs the file right after).
@@ -208,7 +212,7 @@ absl::Status FaultInjectionEnv::TruncateFile(const std::string& path,
 
 absl::Status FaultInjectionEnv::SyncDir(const std::string& dir) {
   {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     if (!sync_error_.ok()) return sync_error_;
     if (!active_) return absl::OkStatus();
     for (auto& [path, f] : files_) {
