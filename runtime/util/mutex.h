@@ -12,9 +12,9 @@
 // process-wide spinlock, whose cache line then moves between the caller's
 // and the I/O threads' cores on every lock. Measured here: 22 ns per
 // uncontended lock/unlock (std::mutex: 6 ns), about 300 instructions per
-// durable append. There is no condition variable to go with it: the
-// durable buffer's callers that wait for a group commit wait on a second,
-// absl::Mutex that only waiting callers take, with a CondVar per call
+// durable append. The durable buffer does not wait on util::CondVar: its
+// callers that wait for a group commit wait on a second, absl::Mutex that
+// only waiting callers take, with a CondVar per call
 // (absl's CondVar hands the lock to the woken waiters one by one, which
 // keeps group commits large; std condition variables made 64 writers'
 // group commit 15-30 % slower).
@@ -56,8 +56,8 @@ class ABSL_LOCKABLE Mutex {
 };
 
 // A condition variable for util::Mutex, for the rare waits that need one
-// (test doubles; see above for why the durable buffer does not). Unlike
-// absl's, ThreadSanitizer sees it.
+// (the store's test doubles; see above for why the durable buffer uses
+// absl's). Unlike absl's, ThreadSanitizer sees it.
 class CondVar {
  public:
   CondVar() {
