@@ -24,25 +24,25 @@ constexpr size_t kMaxRecordBytes = 256 << 20;
 // A thread keeps the buffer of its last append up to this size.
 constexpr size_t kKeptRecordBytes = 64 << 10;
 
-// Lends `*record` this thread's record buffer for one Append and takes it
-// back afterwards, so that an append allocates nothing for its record.
+// This thread's buffer for the record of its Append (one at a time: an
+// Append returns only once its record is written), kept between appends
+// so that an append allocates nothing for it; let go of when it grew
+// beyond kKeptRecordBytes.
 class ThreadRecordBuffer {
  public:
-  explicit ThreadRecordBuffer(std::string* record) : record_(record) {
-    record_->swap(Kept());
-  }
+  ThreadRecordBuffer() = default;
   ~ThreadRecordBuffer() {
-    if (record_->capacity() <= kKeptRecordBytes) record_->swap(Kept());
+    if (Kept().capacity() > kKeptRecordBytes) std::string().swap(Kept());
   }
   ThreadRecordBuffer(const ThreadRecordBuffer&) = delete;
   ThreadRecordBuffer& operator=(const ThreadRecordBuffer&) = delete;
+  std::string* get() { return &Kept(); }
 
  private:
   static std::string& Kept() {
     thread_local std::string kept;
     return kept;
   }
-  std::string* const record_;
 };
 
 // ThreadSanitizer does not see Debian's absl::Mutex (the library is not
@@ -70,7 +70,10 @@ struct DurableStore::Op {
   enum Kind { kMessage, kAck, kMeta, kSync };
   explicit Op(Kind k) : kind(k) {}
   const Kind kind;
-  std::string record;   // kMeta: encoded by the leader.
+  // The encoded record: a MESSAGE's in its caller's ThreadRecordBuffer,
+  // the others' in `owned` (a META's encoded by the leader).
+  absl::string_view record;
+  std::string owned;
   uint64_t seq = 0;     // kMessage: its seq. kAck: through.
   StoreMeta meta;       // kMeta.
   bool sync = false;    // Sync even if the policy would not.
@@ -171,7 +174,8 @@ void DurableStore::WriteNextBatch(const Op* self, AfterBatch* after) {
   if (deferred_ack_through_ > state_.acked_through) {
     deferred.emplace(Op::kAck);
     deferred->seq = deferred_ack_through_;
-    deferred->record = EncodeAcked(deferred->seq);
+    deferred->owned = EncodeAcked(deferred->seq);
+    deferred->record = deferred->owned;
     acked_through = deferred->seq;
     bytes += deferred->record.size();
     batch.push_back(&*deferred);
@@ -185,7 +189,8 @@ void DurableStore::WriteNextBatch(const Op* self, AfterBatch* after) {
     if (o->kind == Op::kMessage) next_seq = o->seq + 1;
     if (o->kind == Op::kAck) acked_through = std::max(acked_through, o->seq);
     if (o->kind == Op::kMeta) {
-      o->record = EncodeMeta({next_seq, acked_through, o->meta});
+      o->owned = EncodeMeta({next_seq, acked_through, o->meta});
+      o->record = o->owned;
     }
     // Under kEveryWrite a MESSAGE is synced before its Append returns; an
     // ACK need not be: losing one to a machine crash only makes the client
@@ -350,16 +355,22 @@ void DurableStore::RemoveFiles(const std::vector<std::string>& paths) {
 
 absl::StatusOr<uint64_t> DurableStore::Append(const MessageRef& message) {
   Op op(Op::kMessage);
-  ThreadRecordBuffer buffer(&op.record);
+  ThreadRecordBuffer buffer;
   // Encode outside the lock unless the seq is assigned under it.
-  if (message.seq != 0) EncodeMessageTo(message, message.seq, &op.record);
+  if (message.seq != 0) {
+    EncodeMessageTo(message, message.seq, buffer.get());
+    op.record = *buffer.get();
+  }
   util::ReleasableMutexLock lock(&mu_);
   if (closed_ || !error_.ok()) return Run(&op, &lock);  // The error.
   op.seq = message.seq == 0 ? queued_next_seq_ : message.seq;
   if (absl::Status bad = CheckAppendSeq(op.seq, queued_next_seq_); !bad.ok()) {
     return bad;
   }
-  if (message.seq == 0) EncodeMessageTo(message, op.seq, &op.record);
+  if (message.seq == 0) {
+    EncodeMessageTo(message, op.seq, buffer.get());
+    op.record = *buffer.get();
+  }
   if (op.record.size() > kMaxRecordBytes) {
     return absl::InvalidArgumentError(absl::StrCat(
         "message of ", op.record.size(), " bytes exceeds ", kMaxRecordBytes));
@@ -380,7 +391,8 @@ absl::StatusOr<uint64_t> DurableStore::Append(const MessageRef& message) {
 
 absl::Status DurableStore::MarkAcked(uint64_t through) {
   Op op(Op::kAck);
-  op.record = EncodeAcked(through);
+  op.owned = EncodeAcked(through);
+  op.record = op.owned;
   op.seq = through;
   util::ReleasableMutexLock lock(&mu_);
   if (through >= queued_next_seq_) {

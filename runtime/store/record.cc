@@ -1,5 +1,7 @@
 #include "runtime/store/record.h"
 
+#include <cstring>
+
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
@@ -106,7 +108,8 @@ std::string EncodeMessage(const MessageRef& m) {
 }
 
 void EncodeMessageTo(const MessageRef& m, uint64_t seq, std::string* out) {
-  // The fields before the method's bytes, built apart: one append each.
+  // The fields before the method's bytes, built apart, then copied in
+  // with the method and the payload.
   char head[1 + 3 * kMaxVarintLength + 1];
   char* p = head;
   *p++ = static_cast<char>(RecordKind::kMessage);
@@ -114,14 +117,19 @@ void EncodeMessageTo(const MessageRef& m, uint64_t seq, std::string* out) {
   p = WriteVarint(p, m.ack_within_ms);
   *p++ = static_cast<char>(m.reply_wanted ? kReplyWanted : 0);
   p = WriteVarint(p, m.method.size());
-  out->clear();
-  // Only growing: before C++20, libstdc++'s reserve also shrinks.
-  const size_t size =
-      static_cast<size_t>(p - head) + m.method.size() + m.payload.size();
-  if (out->capacity() < size) out->reserve(size);
-  out->append(head, p);
-  out->append(m.method.data(), m.method.size());
-  out->append(m.payload.data(), m.payload.size());
+  const size_t head_size = static_cast<size_t>(p - head);
+  // One resize (no allocation once *out has the capacity) and three copies.
+  out->resize(head_size + m.method.size() + m.payload.size());
+  char* to = out->data();
+  std::memcpy(to, head, head_size);
+  // (A view of nothing may have no data() at all: memcpy must not see it.)
+  if (!m.method.empty()) {
+    std::memcpy(to + head_size, m.method.data(), m.method.size());
+  }
+  if (!m.payload.empty()) {
+    std::memcpy(to + head_size + m.method.size(), m.payload.data(),
+                m.payload.size());
+  }
 }
 
 std::string EncodeAcked(uint64_t through) {
