@@ -233,7 +233,7 @@ void DurableStore::Settle(absl::Span<Op* const> batch, const absl::Status& s,
     }
     for (Op* o : batch) Apply(o);
     dirty_ = !synced && (dirty_ || wrote);
-    CollectObsolete(obsolete);
+    if (obsolete != nullptr) CollectObsolete(obsolete);
   } else {
     if (error_.ok()) error_ = s;
     for (Op* o : batch) {
@@ -250,8 +250,9 @@ bool DurableStore::WriteAlone(Op* op, absl::Status* status) {
     return false;
   }
   *status = WriteBatch(batch, /*sync=*/false, /*rotation=*/nullptr);
-  std::vector<std::string> obsolete;  // none: a MESSAGE frees no segment
-  Settle(batch, *status, /*synced=*/false, /*wrote=*/true, &obsolete);
+  // A MESSAGE frees no segment: nothing can have become obsolete.
+  Settle(batch, *status, /*synced=*/false, /*wrote=*/true,
+         /*obsolete=*/nullptr);
   return true;
 }
 

@@ -151,7 +151,8 @@ class DurableStore : public MessageStore {
   bool FitsMapped(absl::Span<Op* const> batch) const;
   // Leader only, after writing `batch` with status `s`: applies it to the
   // state (or makes a failure sticky in error_); `synced`: it was synced,
-  // `wrote`: it wrote records. Obsolete segments join `obsolete`.
+  // `wrote`: it wrote records. Obsolete segments join `obsolete` (null:
+  // the batch holds no ACK, so none can be).
   void Settle(absl::Span<Op* const> batch, const absl::Status& s, bool synced,
               bool wrote, std::vector<std::string>* obsolete)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
