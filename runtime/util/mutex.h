@@ -33,6 +33,7 @@
 #include <pthread.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "absl/base/thread_annotations.h"
@@ -73,8 +74,10 @@ class CondVar {
 
   // `mu` is held; released while waiting. May wake spuriously.
   void Wait(Mutex* mu) { pthread_cond_wait(&cv_, &mu->mu_); }
-  // The same, for `timeout` at most.
+  // The same, for `timeout` at most (clamped to [0, a year]).
   void WaitFor(Mutex* mu, absl::Duration timeout) {
+    timeout = std::min(std::max(timeout, absl::ZeroDuration()),
+                       absl::Hours(24 * 365));
     timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     const int64_t ns = now.tv_nsec + absl::ToInt64Nanoseconds(timeout);
