@@ -219,6 +219,16 @@ class Hostile : public ::testing::Test {
     return AwaitEnvelope(
         probe, [](const wire::Envelope& e) { return e.has_reply(); }, nth);
   }
+  // A fresh probe sends HELLO and `msgs`, and is refused: a fatal ERROR
+  // naming a malformed method name, then close 1002.
+  void ExpectMalformedNameRefused(std::vector<wire::Envelope> msgs) {
+    auto probe = Probe();
+    msgs.insert(msgs.begin(), Hello());
+    Send(*probe, wire::EncodeFrame(msgs));
+    ExpectFatalErrorAndClose(*probe, wire::kCloseProtocolError,
+                             absl::StatusCode::kInvalidArgument,
+                             "malformed method name");
+  }
   // The probe got a fatal ERROR naming `text` and then close `code`.
   static void ExpectFatalErrorAndClose(RecordingHandler& probe, uint16_t code,
                                        absl::StatusCode status,
