@@ -32,20 +32,24 @@ void RawResponder::Complete(absl::StatusOr<std::string> result) {
   std::exchange(sink_, nullptr)(std::move(result));
 }
 
-namespace internal {
-
-absl::Status CallMessage(Channel& channel, const MethodInfo& method,
-                         const google::protobuf::MessageLite& request,
-                         const CallOptions& options,
-                         std::function<void(absl::Status)> done) {
+absl::Status Channel::Send(const MethodInfo& method, std::string payload,
+                           const CallOptions& options, AckCallback done) {
   RawDoneCallback raw;
   if (done != nullptr) {
     raw = [done = std::move(done)](absl::StatusOr<std::string> result) {
       done(result.status());
     };
   }
-  return channel.Call(method, request.SerializeAsString(), options,
-                      std::move(raw));
+  return Call(method, std::move(payload), options, std::move(raw));
+}
+
+namespace internal {
+
+absl::Status CallMessage(Channel& channel, const MethodInfo& method,
+                         const google::protobuf::MessageLite& request,
+                         const CallOptions& options, AckCallback done) {
+  return channel.Send(method, request.SerializeAsString(), options,
+                      std::move(done));
 }
 
 }  // namespace internal

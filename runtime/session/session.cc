@@ -505,11 +505,15 @@ void Session::HandleAck(const wire::Ack& ack) {
   while (!unacked_.empty() && unacked_.front().seq <= ack.through()) {
     Outgoing& out = unacked_.front();
     if (out.is_msg()) {
+      // At most this many completions follow from this ACK.
+      const size_t covered = ack.through() - out.seq + 1;
       if (out.shape->reply_wanted) {
-        Complete(out.call, absl::InternalError("peer acked a request without "
-                                               "replying to it"));
+        Complete(
+            out.call,
+            absl::InternalError("peer acked a request without replying to it"),
+            covered);
       } else {
-        Complete(out.call, std::string());
+        Complete(out.call, std::string(), covered);
       }
       --window_messages_;
       window_bytes_ -= out.payload_bytes();
@@ -585,7 +589,7 @@ absl::Time Session::NextDeadline() const {
 
 absl::Status Session::Call(absl::string_view method, std::string payload,
                            bool reply_wanted, absl::Duration ack_within,
-                           RawDoneCallback done, absl::Time now) {
+                           CallDone done, absl::Time now) {
   if (absl::Status checked =
           CheckCall(method, payload.size(), reply_wanted, ack_within);
       !checked.ok()) {
@@ -599,8 +603,8 @@ absl::Status Session::Call(absl::string_view method, std::string payload,
 
 absl::Status Session::CallStored(uint64_t id, absl::string_view method,
                                  std::string payload, bool reply_wanted,
-                                 absl::Duration ack_within,
-                                 RawDoneCallback done, absl::Time now) {
+                                 absl::Duration ack_within, CallDone done,
+                                 absl::Time now) {
   if (stopped_) return absl::FailedPreconditionError("session stopped");
   if (id < next_call_) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -691,7 +695,7 @@ void Session::MakeShape(absl::string_view method, bool reply_wanted,
 
 void Session::Accept(uint64_t id, std::shared_ptr<const MsgShape> shape,
                      std::string payload, absl::Duration ack_within,
-                     RawDoneCallback done, absl::Time now) {
+                     CallDone done, absl::Time now) {
   next_call_ = id + 1;
   size_t payload_bytes = payload.size();
   if (peer_window_ != 0 && !backpressured_ &&
@@ -825,7 +829,8 @@ void Session::Enqueue(Outgoing out) {
   unacked_.push_back(std::move(out));
 }
 
-void Session::Complete(uint64_t call, absl::StatusOr<std::string> result) {
+void Session::Complete(uint64_t call, absl::StatusOr<std::string> result,
+                       size_t expected) {
   auto it = pending_.find(call);
   if (it == pending_.end()) return;  // completed already (deadline)
   Pending pending = std::move(it->second);
@@ -833,9 +838,13 @@ void Session::Complete(uint64_t call, absl::StatusOr<std::string> result) {
   if (pending.deadline != absl::InfiniteFuture()) {
     deadlines_.Remove(pending.deadline, call);
   }
-  if (pending.done != nullptr) {
-    effects_.completions.push_back(
-        {std::move(pending.done), std::move(result)});
+  if (pending.done) {
+    std::vector<Completion>& completions = effects_.completions;
+    if (completions.size() == completions.capacity()) {
+      completions.reserve(
+          std::max(completions.size() + expected, 2 * completions.size()));
+    }
+    completions.push_back({std::move(pending.done), std::move(result)});
   } else if (!result.ok()) {
     Emit(EventType::kAckFailed, result.status(), pending.seq);
   }

@@ -41,7 +41,9 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <type_traits>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "absl/container/btree_set.h"
@@ -102,9 +104,41 @@ struct Delivery {
   std::shared_ptr<const std::string> bytes;
 };
 
+// What a call runs when it completes: a request's callback, which takes
+// the raw reply, or a message's, which takes only the ack outcome (kept as
+// it is rather than wrapped in a RawDoneCallback). Either may be empty.
+class CallDone {
+ public:
+  CallDone() = default;
+  CallDone(std::nullptr_t) {}  // NOLINT: as std::function's
+  CallDone(RawDoneCallback done) : done_(std::move(done)) {}  // NOLINT
+  CallDone(AckCallback done) : done_(std::move(done)) {}      // NOLINT
+  // Any other callable taking the raw reply.
+  template <typename F,
+            typename = std::enable_if_t<
+                !std::is_same_v<std::decay_t<F>, CallDone> &&
+                std::is_invocable_v<F&, absl::StatusOr<std::string>>>>
+  CallDone(F done)  // NOLINT
+      : done_(std::in_place_index<0>, std::move(done)) {}
+
+  explicit operator bool() const {
+    return done_.index() == 0 ? std::get<0>(done_) != nullptr
+                              : std::get<1>(done_) != nullptr;
+  }
+  // Runs the callback (not empty) with a call's outcome: a message's is
+  // an empty reply or the failure.
+  void operator()(absl::StatusOr<std::string> result) {
+    if (done_.index() == 0) return std::get<0>(done_)(std::move(result));
+    std::get<1>(done_)(std::move(result).status());
+  }
+
+ private:
+  std::variant<RawDoneCallback, AckCallback> done_;
+};
+
 // The outcome of a call this side made, for its callback.
 struct Completion {
-  RawDoneCallback done;
+  CallDone done;
   absl::StatusOr<std::string> result;
 };
 
@@ -214,8 +248,8 @@ class Session {
   // is shut under BackpressurePolicy::kReject (the caller keeps the call);
   // InvalidArgument for a malformed method or an oversize payload.
   absl::Status Call(absl::string_view method, std::string payload,
-                    bool reply_wanted, absl::Duration ack_within,
-                    RawDoneCallback done, absl::Time now);
+                    bool reply_wanted, absl::Duration ack_within, CallDone done,
+                    absl::Time now);
   // A durable sender's two steps: CheckCall refuses what Call would
   // (without taking the call); then, once the call is stored as record
   // `id`, CallStored takes it unconditionally (short of a stopped session),
@@ -225,7 +259,7 @@ class Session {
                          bool reply_wanted, absl::Duration ack_within);
   absl::Status CallStored(uint64_t id, absl::string_view method,
                           std::string payload, bool reply_wanted,
-                          absl::Duration ack_within, RawDoneCallback done,
+                          absl::Duration ack_within, CallDone done,
                           absl::Time now);
   // A delivered call's handler finished. Ignored for a delivery of an
   // earlier session (after a NewSession) or one already finished.
@@ -296,7 +330,7 @@ class Session {
   struct Pending {
     std::shared_ptr<const MsgShape> shape;
     absl::Time deadline;  // InfiniteFuture = none
-    RawDoneCallback done;
+    CallDone done;
     uint64_t seq = 0;  // 0 while it waits for credit
   };
 
@@ -322,8 +356,8 @@ class Session {
                  absl::Duration ack_within);
   // Takes a call that passed CheckCall: queues it and admits what fits.
   void Accept(uint64_t id, std::shared_ptr<const MsgShape> shape,
-              std::string payload, absl::Duration ack_within,
-              RawDoneCallback done, absl::Time now);
+              std::string payload, absl::Duration ack_within, CallDone done,
+              absl::Time now);
   // Call `id` is done for good (see Effects::calls_done_through).
   void MarkCallDone(uint64_t id);
 
@@ -350,7 +384,10 @@ class Session {
   size_t Number(Outgoing& out) const;
   // Takes the seq Number() gave `out` and keeps `out` until acked.
   void Enqueue(Outgoing out);
-  void Complete(uint64_t call, absl::StatusOr<std::string> result);
+  // `expected`: how many completions at most come in this batch, this one
+  // included (an ACK's range), so that their vector grows once.
+  void Complete(uint64_t call, absl::StatusOr<std::string> result,
+                size_t expected = 1);
   void FailAllPending(const absl::Status& status);
   void ProtocolError(absl::Status status, uint16_t close_code);
   void Emit(EventType type, absl::Status status = absl::OkStatus(),

@@ -63,6 +63,17 @@ absl::Status SessionLink::UseStore(std::shared_ptr<store::MessageStore> store) {
 absl::Status SessionLink::Call(const MethodInfo& method, std::string payload,
                                const CallOptions& options,
                                RawDoneCallback done) {
+  return Submit(method, std::move(payload), options, std::move(done));
+}
+
+absl::Status SessionLink::Send(const MethodInfo& method, std::string payload,
+                               const CallOptions& options, AckCallback done) {
+  return Submit(method, std::move(payload), options, std::move(done));
+}
+
+absl::Status SessionLink::Submit(const MethodInfo& method, std::string payload,
+                                 const CallOptions& options,
+                                 session::CallDone done) {
   absl::Duration ack_within =
       options.ack_within.value_or(method.default_ack_within);
   util::ReleasableMutexLock lock(&mu_);
@@ -82,7 +93,7 @@ absl::Status SessionLink::CallDurable(util::ReleasableMutexLock* lock,
                                       const MethodInfo& method,
                                       std::string payload,
                                       absl::Duration ack_within,
-                                      RawDoneCallback done) {
+                                      session::CallDone done) {
   const bool reply_wanted = method.kind == MethodKind::kRequest;
   if (store_ == nullptr) {
     return absl::FailedPreconditionError(
@@ -103,7 +114,7 @@ absl::Status SessionLink::CallDurable(util::ReleasableMutexLock* lock,
                      wire::AckWithinMs(ack_within), reply_wanted});
   if (!id.ok()) return id.status();
   // Accepted: it is in the buffer and goes out, now or after a restart.
-  std::vector<RawDoneCallback> refused;
+  std::vector<session::CallDone> refused;
   {
     util::MutexLock relock(&mu_);
     StoredCall call{std::move(payload), reply_wanted, ack_within,
@@ -116,7 +127,7 @@ absl::Status SessionLink::CallDurable(util::ReleasableMutexLock* lock,
     }
     HandWaitingLocked(now, &refused);
   }
-  for (RawDoneCallback& callback : refused) {
+  for (session::CallDone& callback : refused) {
     callback(absl::CancelledError(
         "session stopped; the call stays in the durable buffer for the next "
         "Start"));
@@ -126,12 +137,12 @@ absl::Status SessionLink::CallDurable(util::ReleasableMutexLock* lock,
 
 void SessionLink::HandStoredLocked(absl::string_view method, StoredCall call,
                                    absl::Time now,
-                                   std::vector<RawDoneCallback>* refused) {
+                                   std::vector<session::CallDone>* refused) {
   // Only a stopped session refuses; the call stays in the buffer for the
   // next Start, and its caller hears CANCELLED like the rest.
   if (session_.stopped()) {
     ++next_stored_;
-    if (call.done != nullptr) refused->push_back(std::move(call.done));
+    if (call.done) refused->push_back(std::move(call.done));
     return;
   }
   absl::Status taken = session_.CallStored(
@@ -142,7 +153,7 @@ void SessionLink::HandStoredLocked(absl::string_view method, StoredCall call,
 }
 
 void SessionLink::HandWaitingLocked(absl::Time now,
-                                    std::vector<RawDoneCallback>* refused) {
+                                    std::vector<session::CallDone>* refused) {
   while (!stored_.empty() && stored_.begin()->first == next_stored_) {
     auto& [method, call] = stored_.begin()->second;
     HandStoredLocked(method, std::move(call), now, refused);

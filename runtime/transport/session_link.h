@@ -59,6 +59,8 @@ class SessionLink : public Channel,
   // Channel.
   absl::Status Call(const MethodInfo& method, std::string payload,
                     const CallOptions& options, RawDoneCallback done) override;
+  absl::Status Send(const MethodInfo& method, std::string payload,
+                    const CallOptions& options, AckCallback done) override;
   bool OnIoThread() const override;
 
   // Loop thread, before the first Attach: the identity every handler's
@@ -96,27 +98,31 @@ class SessionLink : public Channel,
   SessionStats stats() const;
 
  private:
+  // Call and Send.
+  absl::Status Submit(const MethodInfo& method, std::string payload,
+                      const CallOptions& options, session::CallDone done);
   // Call through the durable store, entered under `lock` (on mu_): checked,
   // appended outside mu_ (so concurrent calls share a sync), then handed to
   // the session in record order.
   absl::Status CallDurable(util::ReleasableMutexLock* lock,
                            const MethodInfo& method, std::string payload,
-                           absl::Duration ack_within, RawDoneCallback done)
+                           absl::Duration ack_within, session::CallDone done)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A call appended to the durable buffer, not yet handed to the session.
   struct StoredCall {
     std::string payload;
     bool reply_wanted;
     absl::Duration ack_within;
-    RawDoneCallback done;
+    session::CallDone done;
   };
   // Hands the stored call that is next in record order to the session; a
   // stopped session refuses it, and its callback joins `refused`.
   void HandStoredLocked(absl::string_view method, StoredCall call,
-                        absl::Time now, std::vector<RawDoneCallback>* refused)
+                        absl::Time now, std::vector<session::CallDone>* refused)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The same for the waiting calls that are next in record order now.
-  void HandWaitingLocked(absl::Time now, std::vector<RawDoneCallback>* refused)
+  void HandWaitingLocked(absl::Time now,
+                         std::vector<session::CallDone>* refused)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Tells `store` what is done and which session it belongs to.
   void UpdateStore(store::MessageStore* store, const session::Effects& effects,

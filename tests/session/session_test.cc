@@ -88,7 +88,7 @@ class SessionPair : public ::testing::Test {
     return moved;
   }
   absl::Status Send(Side& from, const std::string& payload,
-                    RawDoneCallback done = nullptr, bool reply = false,
+                    CallDone done = nullptr, bool reply = false,
                     absl::Duration within = absl::ZeroDuration()) {
     return from.s->Call("t.S/M", payload, reply, within, std::move(done), now_);
   }
@@ -244,6 +244,37 @@ TEST_F(SessionPair, OutOfOrderFinishAcksOnlyTheContiguousPrefix) {
   server_.s->Finish(server_.held[0].id, std::string());
   Pump();
   EXPECT_EQ(done, (std::vector<int>{1, 2, 3}));
+}
+
+// A message's status-only callback (CallDone holding an AckCallback) gets
+// the same outcomes a RawDoneCallback would: OK once processed, or the
+// deadline's failure.
+TEST_F(SessionPair, AckCallbackGetsTheOutcomeOfItsMessage) {
+  Connect();
+  server_.handler = [](Side& side, Delivery& d) { side.held.push_back(d); };
+  std::vector<std::pair<int, absl::Status>> done;
+  for (int i = 1; i <= 2; ++i) {
+    AckCallback on_ack = [&done, i](absl::Status s) {
+      done.emplace_back(i, s);
+    };
+    ASSERT_TRUE(
+        Send(client_, "m", std::move(on_ack), false, absl::Seconds(i * 5))
+            .ok());
+  }
+  Pump();
+  ASSERT_EQ(server_.held.size(), 2u);
+  server_.s->Finish(server_.held[1].id, std::string());
+  Pump();
+  client_.s->Tick(kStart + absl::Seconds(5));
+  client_.Drain();
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].first, 1);
+  EXPECT_TRUE(absl::IsDeadlineExceeded(done[0].second)) << done[0].second;
+  server_.s->Finish(server_.held[0].id, std::string());
+  Pump();
+  ASSERT_EQ(done.size(), 2u);
+  EXPECT_EQ(done[1].first, 2);
+  EXPECT_TRUE(done[1].second.ok()) << done[1].second;
 }
 
 TEST_F(SessionPair, DeadlinePassingFirstGivesDeadlineExceededOnce) {

@@ -470,7 +470,7 @@ class Simulation {
         break;
       }
       for (Completion& c : effects.completions) {
-        if (c.done == nullptr)
+        if (!c.done)
           Fail("a completion without a callback");
         else
           c.done(std::move(c.result));
