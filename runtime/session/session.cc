@@ -82,22 +82,26 @@ void DeadlineQueue::Add(absl::Time when, uint64_t call) {
 }
 
 void DeadlineQueue::Remove(absl::Time when, uint64_t call) {
+  // Calls mostly complete in the order they were made: the front, which is
+  // never marked, goes at once.
+  if (!fifo_.empty() && fifo_.front().call == call &&
+      fifo_.front().when == when) {
+    fifo_.pop_front();
+    DropRemovedFront();
+    return;
+  }
   const std::pair<absl::Time, uint64_t> key(when, call);
-  // Calls mostly complete in the order they were made: the front.
-  auto it = !fifo_.empty() && fifo_.front().call == call
-                ? fifo_.begin()
-                : std::lower_bound(fifo_.begin(), fifo_.end(), key,
-                                   [](const Entry& e, const auto& k) {
-                                     return std::make_pair(e.when, e.call) < k;
-                                   });
+  auto it = std::lower_bound(fifo_.begin(), fifo_.end(), key,
+                             [](const Entry& e, const auto& k) {
+                               return std::make_pair(e.when, e.call) < k;
+                             });
   if (it == fifo_.end() || it->when != when || it->call != call) {
     tree_.erase(key);
     return;
   }
   if (it->removed) return;
-  it->removed = true;
+  it->removed = true;  // not the front (see above): it stays there
   ++removed_;
-  DropRemovedFront();
   if (removed_ > fifo_.size() / 2) {  // compact: O(n) once per n/2 removals
     fifo_.erase(std::remove_if(fifo_.begin(), fifo_.end(),
                                [](const Entry& e) { return e.removed; }),
