@@ -242,18 +242,19 @@ void DurableStore::Settle(absl::Span<Op* const> batch, const absl::Status& s,
   }
 }
 
-bool DurableStore::WriteAlone(Op* op, absl::Status* status) {
+bool DurableStore::CanWriteAlone(Op* op) const {
   Op* const batch[] = {op};
-  if (!queue_.empty() || deferred_ack_through_ > state_.acked_through ||
-      options_.sync == SyncPolicy::kEveryWrite ||
-      writer_->length() >= options_.segment_bytes || !FitsMapped(batch)) {
-    return false;
-  }
-  *status = WriteBatch(batch, /*sync=*/false, /*rotation=*/nullptr);
+  return queue_.empty() && deferred_ack_through_ <= state_.acked_through &&
+         options_.sync != SyncPolicy::kEveryWrite &&
+         writer_->length() < options_.segment_bytes && FitsMapped(batch);
+}
+
+absl::Status DurableStore::WriteAlone(Op* op) {
+  Op* const batch[] = {op};
+  absl::Status s = WriteBatch(batch, /*sync=*/false, /*rotation=*/nullptr);
   // A MESSAGE frees no segment: nothing can have become obsolete.
-  Settle(batch, *status, /*synced=*/false, /*wrote=*/true,
-         /*obsolete=*/nullptr);
-  return true;
+  Settle(batch, s, /*synced=*/false, /*wrote=*/true, /*obsolete=*/nullptr);
+  return s;
 }
 
 bool DurableStore::FitsMapped(absl::Span<Op* const> batch) const {
@@ -355,6 +356,16 @@ void DurableStore::RemoveFiles(const std::vector<std::string>& paths) {
 }
 
 absl::StatusOr<uint64_t> DurableStore::Append(const MessageRef& message) {
+  return *AppendMessage(message, /*may_wait=*/true);
+}
+
+absl::optional<absl::StatusOr<uint64_t>> DurableStore::AppendNow(
+    const MessageRef& message) {
+  return AppendMessage(message, /*may_wait=*/false);
+}
+
+absl::optional<absl::StatusOr<uint64_t>> DurableStore::AppendMessage(
+    const MessageRef& message, bool may_wait) {
   Op op(Op::kMessage);
   ThreadRecordBuffer buffer;
   // Encode outside the lock unless the seq is assigned under it.
@@ -382,10 +393,11 @@ absl::StatusOr<uint64_t> DurableStore::Append(const MessageRef& message) {
         "store full: ", used, " of ", options_.capacity_bytes,
         " bytes pending; a message of ", op.record.size(), " does not fit"));
   }
+  const bool alone = CanWriteAlone(&op);
+  if (!alone && !may_wait) return absl::nullopt;
   queued_next_seq_ = op.seq + 1;
   reserved_bytes_ += op.record.size();
-  absl::Status s;
-  if (!WriteAlone(&op, &s)) s = Run(&op, &lock);
+  absl::Status s = alone ? WriteAlone(&op) : Run(&op, &lock);
   if (!s.ok()) return s;
   return op.seq;
 }

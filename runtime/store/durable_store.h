@@ -84,6 +84,10 @@ class DurableStore : public MessageStore {
   ~DurableStore() override;  // Close(), ignoring its status.
 
   absl::StatusOr<uint64_t> Append(const MessageRef& message) override;
+  // Appends at once when the record fits the mapped segment, no group
+  // commit is forming and no sync is owed (never under kEveryWrite).
+  absl::optional<absl::StatusOr<uint64_t>> AppendNow(
+      const MessageRef& message) override;
   // Returns at once, without waiting for the write, while another thread is
   // writing: that thread records the ack before its own call returns.
   absl::Status MarkAcked(uint64_t through) override;
@@ -156,13 +160,17 @@ class DurableStore : public MessageStore {
   void Settle(absl::Span<Op* const> batch, const absl::Status& s, bool synced,
               bool wrote, std::vector<std::string>* obsolete)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // One writer's MESSAGE `op`, with nothing queued and no sync owed: copied
-  // into the mapped segment at once, with no queue, leader or waiter (the
-  // common case under kNever and kInterval). Returns false, having done
-  // nothing, where that does not apply; else the write's status is in
-  // *status.
-  bool WriteAlone(Op* op, absl::Status* status)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Append and AppendNow: the latter (!may_wait) returns nullopt where
+  // the message cannot be written alone.
+  absl::optional<absl::StatusOr<uint64_t>> AppendMessage(
+      const MessageRef& message, bool may_wait);
+  // Whether one writer's MESSAGE `op` can be written alone: nothing
+  // queued, no sync or deferred ack owed, room in the mapped segment (the
+  // common case under kNever and kInterval).
+  bool CanWriteAlone(Op* op) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Then copies it into the mapped segment at once, with no queue, leader
+  // or waiter, and returns the write's status.
+  absl::Status WriteAlone(Op* op) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Leader only, mu_ not held: writes (and syncs) a batch, first starting
   // a new segment from `rotation` (the state before the batch) if given.
   absl::Status WriteBatch(absl::Span<Op* const> batch, bool sync,

@@ -24,6 +24,11 @@ class MemoryStore : public MessageStore {
   explicit MemoryStore(uint64_t capacity_bytes);
 
   absl::StatusOr<uint64_t> Append(const MessageRef& message) override;
+  // Always appends: a MemoryStore never waits.
+  absl::optional<absl::StatusOr<uint64_t>> AppendNow(
+      const MessageRef& message) override {
+    return Append(message);
+  }
   absl::Status MarkAcked(uint64_t through) override;
   absl::Status SaveMeta(const StoreMeta& meta) override;
 

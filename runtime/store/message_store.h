@@ -33,6 +33,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/optional.h"
 
 namespace parley::store {
 
@@ -99,6 +100,12 @@ class MessageStore {
   // next_seq(). OK means stored: a DurableStore returns only once the
   // record is as durable as its sync policy says.
   virtual absl::StatusOr<uint64_t> Append(const MessageRef& message) = 0;
+  // As Append, but only if that needs no waiting on I/O or on other
+  // appends (only on the store's lock, held for short copies): else
+  // absl::nullopt, and nothing was appended. A caller can then append
+  // under a lock of its own without holding it across a write or a sync.
+  virtual absl::optional<absl::StatusOr<uint64_t>> AppendNow(
+      const MessageRef& message) = 0;
   // The peer has processed every seq <= through (cumulative; a repeated or
   // lower ack is a no-op). through must be < next_seq().
   virtual absl::Status MarkAcked(uint64_t through) = 0;

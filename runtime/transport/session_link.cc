@@ -107,25 +107,26 @@ absl::Status SessionLink::CallDurable(util::ReleasableMutexLock* lock,
     ScheduleFlushLocked();  // a kReject refusal may have emitted an event
     return checked;
   }
-  std::shared_ptr<store::MessageStore> store = store_;
-  lock->Release();
-  absl::StatusOr<uint64_t> id =
-      store->Append({0, method.full_name, payload,
-                     wire::AckWithinMs(ack_within), reply_wanted});
-  if (!id.ok()) return id.status();
-  // Accepted: it is in the buffer and goes out, now or after a restart.
+  StoredCall call{std::move(payload), reply_wanted, ack_within,
+                  std::move(done)};
+  const store::MessageRef message{0, method.full_name, call.payload,
+                                  wire::AckWithinMs(ack_within), reply_wanted};
   std::vector<session::CallDone> refused;
-  {
+  // An append that waits for nothing is made under mu_, and the call goes
+  // to the session in the same hold. Otherwise mu_ is let go for the
+  // append (so concurrent calls share a write and a sync) and taken again.
+  if (absl::optional<absl::StatusOr<uint64_t>> id = store_->AppendNow(message);
+      id.has_value()) {
+    if (!id->ok()) return id->status();
+    HandAppendedLocked(**id, method, std::move(call), &refused);
+    lock->Release();
+  } else {
+    std::shared_ptr<store::MessageStore> store = store_;
+    lock->Release();
+    absl::StatusOr<uint64_t> appended = store->Append(message);
+    if (!appended.ok()) return appended.status();
     util::MutexLock relock(&mu_);
-    StoredCall call{std::move(payload), reply_wanted, ack_within,
-                    std::move(done)};
-    const absl::Time now = absl::Now();
-    if (*id == next_stored_) {  // next in record order (one caller: always)
-      HandStoredLocked(method.full_name, std::move(call), now, &refused);
-    } else {  // `method` may not outlive this call: its name is copied
-      stored_.emplace(*id, std::make_pair(method.full_name, std::move(call)));
-    }
-    HandWaitingLocked(now, &refused);
+    HandAppendedLocked(*appended, method, std::move(call), &refused);
   }
   for (session::CallDone& callback : refused) {
     callback(absl::CancelledError(
@@ -133,6 +134,19 @@ absl::Status SessionLink::CallDurable(util::ReleasableMutexLock* lock,
         "Start"));
   }
   return absl::OkStatus();
+}
+
+void SessionLink::HandAppendedLocked(uint64_t id, const MethodInfo& method,
+                                     StoredCall call,
+                                     std::vector<session::CallDone>* refused) {
+  // Accepted: it is in the buffer and goes out, now or after a restart.
+  const absl::Time now = absl::Now();
+  if (id == next_stored_) {  // next in record order (one caller: always)
+    HandStoredLocked(method.full_name, std::move(call), now, refused);
+  } else {  // `method` may not outlive this call: its name is copied
+    stored_.emplace(id, std::make_pair(method.full_name, std::move(call)));
+  }
+  HandWaitingLocked(now, refused);
 }
 
 void SessionLink::HandStoredLocked(absl::string_view method, StoredCall call,

@@ -115,6 +115,13 @@ class SessionLink : public Channel,
     absl::Duration ack_within;
     session::CallDone done;
   };
+  // Takes a call just appended as record `id`: to the session if it is
+  // next in record order (then the calls waiting after it), else to wait.
+  // A stopped session's refusals join `refused`.
+  void HandAppendedLocked(uint64_t id, const MethodInfo& method,
+                          StoredCall call,
+                          std::vector<session::CallDone>* refused)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Hands the stored call that is next in record order to the session; a
   // stopped session refuses it, and its callback joins `refused`.
   void HandStoredLocked(absl::string_view method, StoredCall call,

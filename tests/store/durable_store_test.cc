@@ -37,8 +37,8 @@ std::unique_ptr<DurableStore> OpenOrDie(
   return store.ok() ? std::move(*store) : nullptr;
 }
 
-// An Env whose files hold every Flush while its gate is shut: a write in
-// progress, kept in progress for as long as a test needs.
+// An Env whose files hold every Flush and Sync while its gate is shut: a
+// write in progress, kept in progress for as long as a test needs.
 class GatedEnv : public EnvWrapper {
  public:
   GatedEnv() : EnvWrapper(Env::Default()) {}
@@ -48,7 +48,7 @@ class GatedEnv : public EnvWrapper {
     open_ = open;
     changed_.SignalAll();
   }
-  // Waits (bounded) until a Flush is held at the shut gate.
+  // Waits (bounded) until a Flush or Sync is held at the shut gate.
   bool WaitForHeldFlush(absl::Duration timeout) {
     const absl::Time deadline = absl::Now() + timeout;
     util::MutexLock lock(&mu_);
@@ -78,22 +78,29 @@ class GatedEnv : public EnvWrapper {
       return base_->Append(data);
     }
     absl::Status Flush() override {
-      {
-        util::MutexLock lock(&env_->mu_);
-        env_->held_ = !env_->open_;
-        env_->changed_.SignalAll();
-        while (!env_->open_) env_->changed_.Wait(&env_->mu_);
-        env_->held_ = false;
-      }
+      Pass();
       return base_->Flush();
     }
-    absl::Status Sync() override { return base_->Sync(); }
+    absl::Status Sync() override {
+      Pass();
+      return base_->Sync();
+    }
     absl::Status Preallocate(uint64_t size, bool zero_fill) override {
       return base_->Preallocate(size, zero_fill);
     }
     absl::Status Close() override { return base_->Close(); }
+    uint64_t MappedRoom() const override { return base_->MappedRoom(); }
 
    private:
+    // Returns once the gate is open.
+    void Pass() {
+      util::MutexLock lock(&env_->mu_);
+      env_->held_ = !env_->open_;
+      env_->changed_.SignalAll();
+      while (!env_->open_) env_->changed_.Wait(&env_->mu_);
+      env_->held_ = false;
+    }
+
     GatedEnv* const env_;
     const std::unique_ptr<WritableFile> base_;
   };
@@ -307,6 +314,66 @@ TEST(DurableStoreTest, AckDuringAnotherCallersWriteReturnsAtOnceAndIsWritten) {
   auto store = OpenOrDie(dir.path());
   EXPECT_EQ(store->acked_through(), 1u);
   EXPECT_EQ(Seqs(Pending(*store)), std::vector<uint64_t>{2});
+}
+
+// AppendNow appends only what needs no waiting: a record that fits the
+// mapped segment, with no sync owed and nothing queued; otherwise it
+// returns nullopt at once, having appended nothing.
+TEST(DurableStoreTest, AppendNowAppendsAloneOrNotAtAll) {
+  DurableStoreOptions mapped = SmallOptions();
+  mapped.preallocation = Preallocation::kZeroFill;
+  {
+    TestDir dir;
+    auto store = OpenOrDie(dir.path(), mapped);
+    absl::optional<absl::StatusOr<uint64_t>> now = store->AppendNow(Msg(0));
+    ASSERT_TRUE(now.has_value());
+    ASSERT_TRUE(now->ok()) << now->status();
+    EXPECT_EQ(**now, 1u);
+  }
+  DurableStoreOptions every = mapped;
+  every.sync = SyncPolicy::kEveryWrite;
+  for (const DurableStoreOptions& o : {SmallOptions(), every}) {
+    TestDir dir;  // no map (kNone), or a sync owed on every write
+    auto store = OpenOrDie(dir.path(), o);
+    EXPECT_FALSE(store->AppendNow(Msg(0)).has_value());
+    EXPECT_EQ(store->next_seq(), 1u);
+    ASSERT_TRUE(store->Append(Msg(0)).ok());
+    EXPECT_EQ(Seqs(Pending(*store)), std::vector<uint64_t>{1});
+  }
+  TestDir dir;
+  GatedEnv env;
+  auto opened = DurableStore::Open(&env, dir.path(), mapped);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  DurableStore& store = **opened;
+  env.SetGateOpen(false);
+  std::thread syncer([&] { EXPECT_TRUE(store.Sync().ok()); });
+  if (!env.WaitForHeldFlush(absl::Seconds(10))) {
+    env.SetGateOpen(true);
+    syncer.join();
+    FAIL() << "the Sync never reached the gate";
+  }
+  // A sync is in progress: AppendNow does not wait behind it.
+  absl::Notification returned;
+  bool appended = true;
+  std::thread caller([&] {
+    appended = store.AppendNow(Msg(0)).has_value();
+    returned.Notify();
+  });
+  EXPECT_TRUE(returned.WaitForNotificationWithTimeout(absl::Seconds(10)))
+      << "AppendNow waited for the sync";
+  env.SetGateOpen(true);
+  caller.join();
+  syncer.join();
+  EXPECT_FALSE(appended);
+  EXPECT_EQ(store.next_seq(), 1u);
+}
+
+TEST(MemoryStoreTest, AppendNowAlwaysAppends) {
+  MemoryStore store(1 << 20);
+  absl::optional<absl::StatusOr<uint64_t>> now = store.AppendNow(Msg(0));
+  ASSERT_TRUE(now.has_value());
+  ASSERT_TRUE(now->ok()) << now->status();
+  EXPECT_EQ(**now, 1u);
 }
 
 // Both write paths: through pwrite (kNone), and copied into the mapped
