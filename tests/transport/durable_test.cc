@@ -1,0 +1,146 @@
+// A Client with a durable buffer, sent to by several threads at once: each
+// accepted message reaches the server exactly once and in its thread's
+// order, and each callback runs once with OK, under every sync policy.
+// The calls take both of the link's paths: appended under its lock when
+// the store can write at once (AppendNow), or with the lock let go when
+// they join a group commit or wait for a sync, and then handed to the
+// session in record order, parked if another thread's record came first.
+#include <stdlib.h>
+
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "calc.parley.h"
+#include "gtest/gtest.h"
+#include "parley/client.h"
+#include "parley/server.h"
+#include "tests/util/calc_services.h"
+#include "tests/util/exactly_once.h"
+
+namespace parley {
+namespace {
+
+using testutil::CallTally;
+using testutil::CheckOrder;
+using testutil::MakeNum;
+using testutil::OrderReport;
+using testutil::Progress;
+using testutil::Recorder;
+
+constexpr absl::Duration kWait = absl::Seconds(60);
+
+class NoteService : public test::Calc::Service {
+ public:
+  void Double(CallContext&, const test::Num& request,
+              Responder<test::Num> responder) override {
+    responder.Finish(MakeNum(request.value() * 2));
+  }
+  void Note(CallContext&, const test::Num& request,
+            Responder<google::protobuf::Empty> responder) override {
+    notes.Add(request.value());
+    responder.Finish();
+  }
+  void Fail(CallContext&, const test::Num&,
+            Responder<test::Num> responder) override {
+    responder.Fail(absl::UnimplementedError("Fail"));
+  }
+  void Hold(CallContext&, const test::Num&,
+            Responder<google::protobuf::Empty> responder) override {
+    responder.Finish();
+  }
+  Recorder notes;
+};
+
+class TempDir {
+ public:
+  TempDir() {
+    char pattern[] = "/tmp/parley-durable-XXXXXX";
+    path_ = mkdtemp(pattern);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+class ConcurrentDurable : public ::testing::TestWithParam<SyncPolicy> {};
+
+INSTANTIATE_TEST_SUITE_P(SyncPolicies, ConcurrentDurable,
+                         ::testing::Values(SyncPolicy::kEveryWrite,
+                                           SyncPolicy::kInterval,
+                                           SyncPolicy::kNever),
+                         [](const auto& info) {
+                           switch (info.param) {
+                             case SyncPolicy::kEveryWrite:
+                               return "Every";
+                             case SyncPolicy::kInterval:
+                               return "Interval";
+                             case SyncPolicy::kNever:
+                               return "Never";
+                           }
+                           return "Unknown";
+                         });
+
+TEST_P(ConcurrentDurable, EveryThreadsMessagesArriveOnceInItsOrder) {
+  constexpr int kThreads = 4;
+  constexpr int64_t kPerThread = 1500;
+  NoteService service;
+  Server server{ServerOptions()};
+  ASSERT_TRUE(server.AddService(&service).ok());
+  ASSERT_TRUE(server.Start().ok());
+  TempDir dir;
+  ClientOptions options;
+  options.url = absl::StrCat("ws://127.0.0.1:", server.port(), "/");
+  options.buffer.dir = dir.path();
+  options.buffer.sync = GetParam();
+  // Syncs often, so that appends also meet a sync in progress.
+  options.buffer.sync_interval = absl::Milliseconds(1);
+  options.flow.max_pending_messages = 512;
+  Client client(options);
+  ASSERT_TRUE(client.Start().ok());
+  test::Calc::Stub stub(client.channel());
+
+  Progress progress;
+  CallTally tally(kThreads * kPerThread, &progress);
+  std::vector<std::thread> senders;
+  std::vector<absl::Status> refusals(kThreads);
+  for (int t = 0; t < kThreads; ++t) {
+    senders.emplace_back([&, t] {
+      for (int64_t i = 0; i < kPerThread; ++i) {
+        const int64_t index = t * kPerThread + i;
+        absl::Status sent = testutil::SendAccepted(
+            [&] { return stub.Note(MakeNum(index), tally.Message(index)); },
+            progress, kWait);
+        if (!sent.ok()) {
+          refusals[t] = sent;
+          return;
+        }
+      }
+    });
+  }
+  for (std::thread& sender : senders) sender.join();
+  for (const absl::Status& refusal : refusals)
+    ASSERT_TRUE(refusal.ok()) << refusal;
+  ASSERT_TRUE(tally.AwaitAll(kWait)) << tally.Problems();
+  EXPECT_EQ(tally.Problems(), "");
+
+  std::vector<std::vector<int64_t>> by_thread(kThreads);
+  for (int64_t value : service.notes.values()) {
+    const int64_t t = value / kPerThread;
+    ASSERT_TRUE(t >= 0 && t < kThreads) << "foreign value " << value;
+    by_thread[t].push_back(value - t * kPerThread);
+  }
+  for (int t = 0; t < kThreads; ++t) {
+    OrderReport report = CheckOrder(by_thread[t], kPerThread);
+    EXPECT_TRUE(report.clean()) << "thread " << t << ": " << report.ToString();
+  }
+  client.Stop();
+  server.Stop();
+}
+
+}  // namespace
+}  // namespace parley
