@@ -168,6 +168,45 @@ TEST(CodegenGeneratedEcho, ShoutSerializesAndTheTypedReplyComesBack) {
   EXPECT_EQ(reply->count(), 1u);
 }
 
+// Invoke parses into the request object the last call of its type used
+// on this thread: nothing of the last request may show through.
+TEST(CodegenGeneratedEcho, AKeptRequestShowsNothingOfTheLastOne) {
+  EchoImpl impl;
+  auto channel = std::make_shared<FakeChannel>(&impl);
+  echo::Echo::Stub stub(channel);
+  auto ignore = [](absl::StatusOr<echo::Shouted>) {};
+  ASSERT_TRUE(stub.Shout(MakeWords("hello"), ignore).ok());
+  EXPECT_EQ(impl.seen_text, "hello");
+  ASSERT_TRUE(stub.Shout(echo::Words(), ignore).ok());
+  EXPECT_EQ(impl.seen_text, "");
+}
+
+TEST(KeptRequestTest, TheNextCallReusesItAndANestedCallGetsItsOwn) {
+  const echo::Words* first;
+  {
+    parley::internal::KeptRequest<echo::Words> outer(10);
+    first = &outer.get();
+    outer.get().set_text(std::string(1000, 'a'));
+    parley::internal::KeptRequest<echo::Words> nested(10);
+    EXPECT_NE(&nested.get(), first);
+  }
+  parley::internal::KeptRequest<echo::Words> next(10);
+  EXPECT_EQ(&next.get(), first);
+  EXPECT_GE(next.get().mutable_text()->capacity(), 1000u);  // memory reused
+}
+
+TEST(KeptRequestTest, OneWhosePayloadWasLargeIsNotKept) {
+  constexpr size_t kLarge =
+      parley::internal::KeptRequest<echo::Words>::kMaxKeptBytes + 1;
+  {
+    parley::internal::KeptRequest<echo::Words> large(kLarge);
+    large.get().set_text(std::string(kLarge, 'a'));
+  }
+  parley::internal::KeptRequest<echo::Words> next(10);
+  EXPECT_EQ(next.get().text(), "");
+  EXPECT_LT(next.get().mutable_text()->capacity(), kLarge);
+}
+
 TEST(CodegenGeneratedEcho, SayCompletesWithOk) {
   EchoImpl impl;
   auto channel = std::make_shared<FakeChannel>(&impl);

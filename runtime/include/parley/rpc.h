@@ -26,6 +26,7 @@
 #ifndef PARLEY_RPC_H_
 #define PARLEY_RPC_H_
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -185,12 +186,61 @@ class Service {
 
 namespace internal {
 
+// The request object Invoke parses into, for one call: per thread and
+// request type, the one the last call used, so that parsing reuses its
+// fields' memory (a small request's call allocates nothing for them).
+// A call dispatched on this thread while another of its type is still in
+// its handler gets a fresh one; one whose payload exceeded kMaxKeptBytes
+// is not kept, so what a thread keeps stays small.
+template <typename Req>
+class KeptRequest {
+ public:
+  static constexpr size_t kMaxKeptBytes = 64 << 10;
+
+  explicit KeptRequest(size_t payload_bytes) : payload_bytes_(payload_bytes) {
+    Slot& slot = TheSlot();
+    if (slot.in_use) {
+      request_ = &own_.emplace();
+    } else {
+      slot.in_use = true;
+      request_ = &slot.request;
+    }
+  }
+  ~KeptRequest() {
+    Slot& slot = TheSlot();
+    if (request_ != &slot.request) return;
+    if (payload_bytes_ > kMaxKeptBytes) slot.request = Req();
+    slot.in_use = false;
+  }
+  KeptRequest(const KeptRequest&) = delete;
+  KeptRequest& operator=(const KeptRequest&) = delete;
+
+  Req& get() { return *request_; }
+
+ private:
+  struct Slot {
+    Req request;
+    bool in_use = false;
+  };
+  static Slot& TheSlot() {
+    thread_local Slot slot;
+    return slot;
+  }
+
+  const size_t payload_bytes_;
+  absl::optional<Req> own_;
+  Req* request_;
+};
+
 // Table helper for generated code: parses the request and calls `Method`.
+// The request lives until the handler returns (a handler that finishes
+// later keeps what it needs of it).
 template <typename Svc, typename Req, typename Rep,
           void (Svc::*Method)(CallContext&, const Req&, Responder<Rep>)>
 void Invoke(Service* service, CallContext& context, absl::string_view payload,
             RawResponder responder) {
-  Req request;
+  KeptRequest<Req> kept(payload.size());
+  Req& request = kept.get();
   if (!request.ParseFromArray(payload.data(),
                               static_cast<int>(payload.size()))) {
     responder.Fail(absl::InvalidArgumentError(
