@@ -383,6 +383,7 @@ void Session::StartNewSession() {
   last_msg_id_ = 0;
   ack_repeat_ = false;
   running_.clear();
+  handlers_running_ = 0;
   unprocessed_.clear();
   unprocessed_bytes_ = 0;
   // Outgoing: calls not yet acked go back to the front of the send queue,
@@ -453,7 +454,8 @@ void Session::HandleMsg(const wire::MsgFields& msg,
   last_msg_id_ = std::max(last_msg_id_, msg.id);
   unprocessed_.emplace_back(msg.seq, msg.payload.size());
   unprocessed_bytes_ += msg.payload.size();
-  running_.emplace(msg.seq, msg.reply_wanted);
+  running_.push_back({msg.seq, msg.reply_wanted});
+  ++handlers_running_;
   Delivery& delivery = effects_.deliveries.emplace_back();
   delivery.id = {epoch_, msg.seq};
   delivery.reply_wanted = msg.reply_wanted;
@@ -766,10 +768,17 @@ void Session::AdmitQueued() {
 
 void Session::Finish(DeliveryId id, absl::StatusOr<std::string> result) {
   if (id.epoch != epoch_) return;
-  auto it = running_.find(id.seq);
-  if (it == running_.end()) return;
-  bool reply_wanted = it->second;
-  running_.erase(it);
+  auto it = !running_.empty() && running_.front().seq == id.seq
+                ? running_.begin()
+                : std::lower_bound(running_.begin(), running_.end(), id.seq,
+                                   [](const Running& r, uint64_t seq) {
+                                     return r.seq < seq;
+                                   });
+  if (it == running_.end() || it->seq != id.seq || it->finished) return;
+  const bool reply_wanted = it->reply_wanted;
+  it->finished = true;
+  --handlers_running_;
+  while (!running_.empty() && running_.front().finished) running_.pop_front();
   if (reply_wanted || !result.ok()) {
     Outgoing reply;
     reply.in_reply_to = id.seq;
@@ -971,7 +980,7 @@ SessionStats Session::stats() const {
   stats.pending_calls = pending_.size();
   stats.received_through = received_through_;
   stats.processed_through = processed_.through();
-  stats.handlers_running = running_.size();
+  stats.handlers_running = handlers_running_;
   stats.unprocessed_messages = unprocessed_.size();
   stats.unprocessed_bytes = unprocessed_bytes_;
   stats.receive_window = options_.flow.receive_window;

@@ -439,7 +439,16 @@ class Session {
   // in_reply_to of every REPLY not yet written on the current connection:
   // an ACK must not cover a call whose REPLY has not gone out before it.
   absl::btree_multiset<uint64_t> unsent_reply_targets_;
-  absl::flat_hash_map<uint64_t, bool> running_;  // seq -> reply_wanted
+  // Delivered MSGs, ascending seq, from the oldest still in its handler:
+  // handlers mostly finish in order, so a finished call mostly leaves from
+  // the front. At most the receive window's worth (those are unprocessed).
+  struct Running {
+    uint64_t seq;
+    bool reply_wanted;
+    bool finished = false;
+  };
+  std::deque<Running> running_;
+  size_t handlers_running_ = 0;  // running_ entries not finished
   // Incoming MSGs above processed_through_: (seq, payload bytes). They fill
   // this side's receive window until processed.
   std::deque<std::pair<uint64_t, size_t>> unprocessed_;
