@@ -6,12 +6,12 @@
 #include <thread>
 #include <utility>
 
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "asio/post.hpp"
 #include "asio/steady_timer.hpp"
 #include "runtime/transport/ws.h"
 #include "runtime/transport/ws_loop_impl.h"
+#include "runtime/util/notification.h"
 
 namespace parley::transport {
 namespace {
@@ -90,7 +90,7 @@ void IoLoop::Impl::RunAndWait(const std::function<void()>& fn) {
     fn();
     return;
   }
-  absl::Notification done;
+  util::Notification done;
   Post([&] {
     fn();
     done.Notify();
