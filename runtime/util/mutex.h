@@ -82,14 +82,17 @@ class CondVar {
   }
   // absl::Mutex::Await's replacement: waits until `ready()` (called with
   // `mu` held) is true. Whoever makes it true signals this CondVar.
+  // (Not analysed inside: clang cannot tell that `ready` needs this `mu`.)
   template <typename Predicate>
-  void Wait(Mutex* mu, Predicate ready) {
+  void Wait(Mutex* mu, Predicate ready)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     while (!ready()) Wait(mu);
   }
   // The same, for `timeout` at most (clamped as above, measured from the
   // call: spurious wake-ups do not extend it); returns ready().
   template <typename Predicate>
-  bool WaitFor(Mutex* mu, absl::Duration timeout, Predicate ready) {
+  bool WaitFor(Mutex* mu, absl::Duration timeout, Predicate ready)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     const timespec until = Deadline(timeout);
     while (!ready()) {
       if (pthread_cond_timedwait(&cv_, &mu->mu_, &until) == ETIMEDOUT) {
