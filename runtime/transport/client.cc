@@ -7,13 +7,13 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "runtime/rpc/registry.h"
 #include "runtime/session/backoff.h"
 #include "runtime/store/durable_store.h"
 #include "runtime/transport/handshake.h"
 #include "runtime/transport/session_link.h"
 #include "runtime/transport/ws.h"
+#include "runtime/util/mutex.h"
 
 namespace parley {
 
@@ -42,7 +42,7 @@ class Client::Impl {
   }
 
   absl::Status AddService(Service* service) {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     if (ws_ != nullptr) {
       return absl::FailedPreconditionError("AddService after Start");
     }
@@ -51,7 +51,7 @@ class Client::Impl {
 
   absl::Status Start() {
     {
-      absl::MutexLock lock(&mu_);
+      util::MutexLock lock(&mu_);
       if (ws_ != nullptr || stopped_) {
         return absl::FailedPreconditionError("Start after Start or Stop");
       }
@@ -73,11 +73,11 @@ class Client::Impl {
   }
 
   absl::Status WaitConnected(absl::Duration timeout) {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     auto settled = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return connected_ || gave_up_;
     };
-    if (!mu_.AwaitWithTimeout(absl::Condition(&settled), timeout)) {
+    if (!settled_.WaitFor(&mu_, timeout, settled)) {
       return absl::DeadlineExceededError(
           absl::StrCat("not connected to ", options_.url, " within ",
                        absl::FormatDuration(timeout),
@@ -91,7 +91,7 @@ class Client::Impl {
 
   void Stop() {
     {
-      absl::MutexLock lock(&mu_);
+      util::MutexLock lock(&mu_);
       if (stopped_) return;
       stopped_ = true;
     }
@@ -104,7 +104,7 @@ class Client::Impl {
     loop_->RunAndWait([this] {
       bool announced = false;  // GiveUp said kStopped already
       {
-        absl::MutexLock lock(&mu_);
+        util::MutexLock lock(&mu_);
         announced = gave_up_;
       }
       if (!announced) OnEvent(transport::MakeEvent(EventType::kStopped));
@@ -141,7 +141,7 @@ class Client::Impl {
         absl::StrCat(opened ? "connection to " : "cannot connect to ",
                      options_.url, ": ", reason, " (", code, ")"));
     {
-      absl::MutexLock lock(&mu_);
+      util::MutexLock lock(&mu_);
       if (stopped_) return;
       last_error_ = why;
     }
@@ -185,9 +185,10 @@ class Client::Impl {
   // Loop thread: no more connections. Pending calls fail with `why`.
   void GiveUp(const absl::Status& why) {
     {
-      absl::MutexLock lock(&mu_);
+      util::MutexLock lock(&mu_);
       gave_up_ = true;
       last_error_ = why;
+      settled_.SignalAll();
     }
     link_->Stop(why);
     OnEvent(transport::MakeEvent(EventType::kStopped, why));
@@ -196,10 +197,11 @@ class Client::Impl {
   // Loop thread.
   void OnEvent(const Event& event) {
     {
-      absl::MutexLock lock(&mu_);
+      util::MutexLock lock(&mu_);
       if (event.type == EventType::kConnected) {
         connected_ = true;
         last_error_ = absl::OkStatus();
+        settled_.SignalAll();
       } else if (event.type == EventType::kDisconnected) {
         connected_ = false;
         last_error_ = event.status;
@@ -210,7 +212,8 @@ class Client::Impl {
   }
 
   const ClientOptions options_;
-  mutable absl::Mutex mu_;
+  mutable util::Mutex mu_;
+  util::CondVar settled_;  // connected_ or gave_up_ became true
   rpc::ServiceRegistry registry_;
   std::unique_ptr<transport::IoLoop> loop_;
   std::shared_ptr<transport::SessionLink> link_;

@@ -1,22 +1,34 @@
 // IoLoop: one thread running an asio::io_context, plus one-shot timers.
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <thread>
 #include <utility>
 
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "asio/post.hpp"
 #include "asio/steady_timer.hpp"
 #include "runtime/transport/ws.h"
 #include "runtime/transport/ws_loop_impl.h"
+#include "runtime/util/notification.h"
+#include "websocketpp/common/network.hpp"
 
 namespace parley::transport {
 namespace {
 
 constexpr absl::Duration kRetirePollInterval = absl::Milliseconds(50);
+
+// websocketpp's _htonll (64-bit frame lengths, both directions) learns the
+// byte order on its first call and keeps it in a plain static int, so two
+// loop threads that handle their first long frame at once race on it
+// (ThreadSanitizer saw it in backpressure_test). Learnt here, once, before
+// any loop thread starts: the static's guard orders it before every loop.
+void LearnByteOrderBeforeAnyLoop() {
+  static const uint64_t learnt = websocketpp::lib::net::_htonll(1);
+  (void)learnt;
+}
 
 // The handler owns the shared State, never the AsioTimer, so destroying the
 // AsioTimer (which cancels) can never leave the handler with a dangling
@@ -69,6 +81,7 @@ class AsioTimer final : public Timer {
 }  // namespace
 
 IoLoop::Impl::Impl() : work_(asio::make_work_guard(context_)) {
+  LearnByteOrderBeforeAnyLoop();
   thread_ = std::thread([this] { context_.run(); });
   thread_id_ = thread_.get_id();
 }
@@ -90,7 +103,7 @@ void IoLoop::Impl::RunAndWait(const std::function<void()>& fn) {
     fn();
     return;
   }
-  absl::Notification done;
+  util::Notification done;
   Post([&] {
     fn();
     done.Notify();

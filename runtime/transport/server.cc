@@ -9,10 +9,10 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "runtime/rpc/registry.h"
 #include "runtime/transport/session_link.h"
 #include "runtime/transport/ws.h"
+#include "runtime/util/mutex.h"
 #include "runtime/wire/close_codes.h"
 #include "runtime/wire/codec.h"
 
@@ -57,14 +57,14 @@ class Server::Impl {
   }
 
   absl::Status AddService(Service* service) {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     if (started_)
       return absl::FailedPreconditionError("AddService after Start");
     return registry_.Add(service);
   }
 
   absl::Status Start() {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     if (started_) return absl::FailedPreconditionError("Server started twice");
     transport::WsServerOptions ws_options;
     ws_options.host = options_.host;
@@ -99,13 +99,13 @@ class Server::Impl {
   }
 
   uint16_t port() const {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     return ws_ == nullptr ? 0 : ws_->port();
   }
 
   void Stop() {
     {
-      absl::MutexLock lock(&mu_);
+      util::MutexLock lock(&mu_);
       if (ws_ == nullptr || stopped_) return;
       stopped_ = true;
     }
@@ -252,7 +252,7 @@ class Server::Impl {
   }
 
   const ServerOptions options_;
-  mutable absl::Mutex mu_;
+  mutable util::Mutex mu_;
   rpc::ServiceRegistry registry_;
   std::unique_ptr<transport::IoLoop> loop_;
   std::unique_ptr<transport::WsServer> ws_ ABSL_GUARDED_BY(mu_);

@@ -9,11 +9,11 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "openssl/rand.h"
 #include "runtime/transport/handshake.h"
 #include "runtime/transport/ws.h"
 #include "runtime/transport/ws_client_core.h"
+#include "runtime/util/mutex.h"
 
 namespace parley::transport {
 namespace {
@@ -55,7 +55,7 @@ class WsClientImpl final : public WsClient {
                                                                     options)) {}
   ~WsClientImpl() override {
     Stop();
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     for (std::shared_ptr<ClientCoreBase>* core : {&plain_, &tls_}) {
       if (*core == nullptr) continue;
       ClientCoreBase* raw = core->get();
@@ -77,7 +77,7 @@ class WsClientImpl final : public WsClient {
     }
     std::shared_ptr<ClientCoreBase> core;
     {
-      absl::MutexLock lock(&mu_);
+      util::MutexLock lock(&mu_);
       if (stopped_) return absl::FailedPreconditionError("WsClient is stopped");
       if (parsed.get_scheme() == "ws") {
         core = plain_;
@@ -94,10 +94,10 @@ class WsClientImpl final : public WsClient {
   }
 
   void Stop() override {
-    absl::MutexLock lock(&stop_mu_);  // a second caller waits for the first
+    util::MutexLock lock(&stop_mu_);  // a second caller waits for the first
     std::shared_ptr<ClientCoreBase> plain, tls;
     {
-      absl::MutexLock lock(&mu_);
+      util::MutexLock lock(&mu_);
       if (stopped_) return;
       stopped_ = true;
       plain = plain_;
@@ -110,8 +110,8 @@ class WsClientImpl final : public WsClient {
  private:
   IoLoop* const loop_;
   const WsClientOptions options_;
-  absl::Mutex stop_mu_;
-  absl::Mutex mu_ ABSL_ACQUIRED_AFTER(stop_mu_);
+  util::Mutex stop_mu_;
+  util::Mutex mu_ ABSL_ACQUIRED_AFTER(stop_mu_);
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   std::shared_ptr<ClientCoreBase> plain_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<ClientCoreBase> tls_ ABSL_GUARDED_BY(mu_);

@@ -22,11 +22,11 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "asio/ip/tcp.hpp"
 #include "runtime/transport/handshake.h"
 #include "runtime/transport/ws.h"
+#include "runtime/util/mutex.h"
 #include "websocketpp/close.hpp"
 #include "websocketpp/common/connection_hdl.hpp"
 #include "websocketpp/error.hpp"
@@ -315,26 +315,27 @@ class LinkSet {
  public:
   // Any thread. False once closing has begun.
   bool TryReserve() {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     if (closing_) return false;
     ++live_;
     return true;
   }
   // Any thread. From now on TryReserve fails.
   void BeginClosing() {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     closing_ = true;
   }
   bool closing() const {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     return closing_;
   }
   // Any thread. Waits until every reserved slot is released, at most
   // `timeout`; true if it was.
   bool AwaitEmpty(absl::Duration timeout) {
-    absl::MutexLock lock(&mu_);
-    return mu_.AwaitWithTimeout(absl::Condition(this, &LinkSet::Empty),
-                                timeout);
+    util::MutexLock lock(&mu_);
+    return emptied_.WaitFor(
+        &mu_, timeout,
+        [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return live_ == 0; });
   }
 
   // Loop thread from here on.
@@ -346,8 +347,8 @@ class LinkSet {
   // Ends a reservation: its link finished, or it never became one.
   void Release(Link* link) {
     links_.erase(link);
-    absl::MutexLock lock(&mu_);
-    --live_;
+    util::MutexLock lock(&mu_);
+    if (--live_ == 0) emptied_.SignalAll();
   }
   // Open links start the close handshake; attempts still dialling end now.
   void CloseAll(uint16_t code, const std::string& reason) {
@@ -383,7 +384,6 @@ class LinkSet {
   }
 
  private:
-  bool Empty() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return live_ == 0; }
   // A copy: Release edits links_ while we iterate.
   std::vector<std::shared_ptr<Link>> Snapshot() const {
     std::vector<std::shared_ptr<Link>> out;
@@ -393,7 +393,8 @@ class LinkSet {
   }
 
   absl::flat_hash_map<Link*, std::shared_ptr<Link>> links_;  // loop thread
-  mutable absl::Mutex mu_;
+  mutable util::Mutex mu_;
+  util::CondVar emptied_;  // live_ reached 0
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
   size_t live_ ABSL_GUARDED_BY(mu_) = 0;
 };

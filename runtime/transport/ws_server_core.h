@@ -25,7 +25,6 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "asio/ip/tcp.hpp"
 #include "runtime/transport/handshake.h"
@@ -34,6 +33,7 @@
 #include "runtime/transport/ws_link.h"
 #include "runtime/transport/ws_loop_impl.h"
 #include "runtime/transport/ws_tls.h"
+#include "runtime/util/mutex.h"
 #include "websocketpp/server.hpp"
 
 namespace parley::transport::internal {
@@ -253,7 +253,7 @@ class WsServerImpl final : public WsServer {
   uint16_t port() const override { return port_; }
 
   void Stop() override {
-    absl::MutexLock lock(&stop_mu_);  // a second caller waits for the first
+    util::MutexLock lock(&stop_mu_);  // a second caller waits for the first
     if (stopped_) return;
     stopped_ = true;
     core_->Stop();
@@ -268,7 +268,7 @@ class WsServerImpl final : public WsServer {
   IoLoop* const loop_;
   std::shared_ptr<ServerCore<Config>> core_;
   const uint16_t port_;
-  absl::Mutex stop_mu_;
+  util::Mutex stop_mu_;
   bool stopped_ ABSL_GUARDED_BY(stop_mu_) = false;
 };
 

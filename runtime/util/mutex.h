@@ -30,6 +30,7 @@
 #ifndef PARLEY_RUNTIME_UTIL_MUTEX_H_
 #define PARLEY_RUNTIME_UTIL_MUTEX_H_
 
+#include <errno.h>
 #include <pthread.h>
 #include <time.h>
 
@@ -57,8 +58,8 @@ class ABSL_LOCKABLE Mutex {
 };
 
 // A condition variable for util::Mutex, for the rare waits that need one
-// (the store's test doubles; see above for why the durable buffer uses
-// absl's). Unlike absl's, ThreadSanitizer sees it.
+// (connect, stop, the tests' waits; see above for why the durable buffer
+// uses absl's). Unlike absl's, ThreadSanitizer sees it.
 class CondVar {
  public:
   CondVar() {
@@ -76,19 +77,45 @@ class CondVar {
   void Wait(Mutex* mu) { pthread_cond_wait(&cv_, &mu->mu_); }
   // The same, for `timeout` at most (clamped to [0, a year]).
   void WaitFor(Mutex* mu, absl::Duration timeout) {
-    timeout = std::min(std::max(timeout, absl::ZeroDuration()),
-                       absl::Hours(24 * 365));
-    timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    const int64_t ns = now.tv_nsec + absl::ToInt64Nanoseconds(timeout);
-    timespec until{now.tv_sec + static_cast<time_t>(ns / 1000000000),
-                   static_cast<long>(ns % 1000000000)};
+    const timespec until = Deadline(timeout);
     pthread_cond_timedwait(&cv_, &mu->mu_, &until);
+  }
+  // absl::Mutex::Await's replacement: waits until `ready()` (called with
+  // `mu` held) is true. Whoever makes it true signals this CondVar.
+  // (Not analysed inside: clang cannot tell that `ready` needs this `mu`.)
+  template <typename Predicate>
+  void Wait(Mutex* mu, Predicate ready)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    while (!ready()) Wait(mu);
+  }
+  // The same, for `timeout` at most (clamped as above, measured from the
+  // call: spurious wake-ups do not extend it); returns ready().
+  template <typename Predicate>
+  bool WaitFor(Mutex* mu, absl::Duration timeout, Predicate ready)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    const timespec until = Deadline(timeout);
+    while (!ready()) {
+      if (pthread_cond_timedwait(&cv_, &mu->mu_, &until) == ETIMEDOUT) {
+        return ready();
+      }
+    }
+    return true;
   }
   void Signal() { pthread_cond_signal(&cv_); }
   void SignalAll() { pthread_cond_broadcast(&cv_); }
 
  private:
+  // CLOCK_MONOTONIC now + `timeout`, clamped to [0, a year].
+  static timespec Deadline(absl::Duration timeout) {
+    timeout = std::min(std::max(timeout, absl::ZeroDuration()),
+                       absl::Hours(24 * 365));
+    timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    const int64_t ns = now.tv_nsec + absl::ToInt64Nanoseconds(timeout);
+    return timespec{now.tv_sec + static_cast<time_t>(ns / 1000000000),
+                    static_cast<long>(ns % 1000000000)};
+  }
+
   pthread_cond_t cv_;
 };
 

@@ -13,7 +13,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "chat.parley.h"
 #include "echo.parley.h"
@@ -21,6 +20,7 @@
 #include "gtest/gtest.h"
 #include "no_package.parley.h"
 #include "parley/rpc.h"
+#include "runtime/util/mutex.h"
 
 namespace {
 
@@ -53,20 +53,22 @@ class FakeChannel : public parley::Channel {
       run();
       return absl::OkStatus();
     }
-    absl::MutexLock lock(&mu_);
+    parley::util::MutexLock lock(&mu_);
     pending_.push_back(std::move(run));
+    posted_.SignalAll();
     return absl::OkStatus();
   }
 
   bool OnIoThread() const override {
-    absl::MutexLock lock(&mu_);
+    parley::util::MutexLock lock(&mu_);
     return io_thread_ == std::this_thread::get_id();
   }
 
   // Queues `job` as if it were an I/O-thread callback.
   void Post(std::function<void()> job) {
-    absl::MutexLock lock(&mu_);
+    parley::util::MutexLock lock(&mu_);
     pending_.push_back(std::move(job));
+    posted_.SignalAll();
   }
 
   // Waits (at most 10 s) for one queued job and runs it on this thread, as
@@ -74,11 +76,11 @@ class FakeChannel : public parley::Channel {
   bool RunOne() {
     std::function<void()> job;
     {
-      absl::MutexLock lock(&mu_);
+      parley::util::MutexLock lock(&mu_);
       auto has_job = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
         return !pending_.empty();
       };
-      if (!mu_.AwaitWithTimeout(absl::Condition(&has_job), absl::Seconds(10))) {
+      if (!posted_.WaitFor(&mu_, absl::Seconds(10), has_job)) {
         return false;
       }
       job = std::move(pending_.front());
@@ -114,7 +116,8 @@ class FakeChannel : public parley::Channel {
   absl::Status accept_;
   std::vector<RecordedCall> calls_;
   uint64_t seq_ = 0;
-  mutable absl::Mutex mu_;
+  mutable parley::util::Mutex mu_;
+  parley::util::CondVar posted_;  // pending_ grew
   std::deque<std::function<void()>> pending_ ABSL_GUARDED_BY(mu_);
   std::thread::id io_thread_ ABSL_GUARDED_BY(mu_);
 };

@@ -8,10 +8,10 @@
 #include <thread>
 #include <vector>
 
-#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "runtime/store/memory_store.h"
 #include "runtime/util/mutex.h"
+#include "runtime/util/notification.h"
 #include "tests/store/store_test_util.h"
 
 namespace parley::store {
@@ -105,7 +105,7 @@ class GatedEnv : public EnvWrapper {
     const std::unique_ptr<WritableFile> base_;
   };
 
-  util::Mutex mu_;  // ThreadSanitizer sees it, unlike Debian's absl::Mutex
+  util::Mutex mu_;  // ThreadSanitizer sees it, unlike Debian's util::Mutex
   util::CondVar changed_;  // open_ or held_
   bool open_ ABSL_GUARDED_BY(mu_) = true;
   bool held_ ABSL_GUARDED_BY(mu_) = false;
@@ -298,7 +298,7 @@ TEST(DurableStoreTest, AckDuringAnotherCallersWriteReturnsAtOnceAndIsWritten) {
       FAIL() << "the Append never reached its Flush";
     }
     // The write of 2 is in progress: the ack does not wait behind it.
-    absl::Notification acked;
+    util::Notification acked;
     std::thread acker([&] {
       EXPECT_TRUE(store.MarkAcked(1).ok());
       acked.Notify();

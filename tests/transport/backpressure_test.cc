@@ -16,11 +16,11 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "calc.parley.h"
 #include "gtest/gtest.h"
 #include "parley/client.h"
 #include "parley/server.h"
+#include "runtime/util/mutex.h"
 #include "tests/util/calc_services.h"
 #include "tests/util/exactly_once.h"
 
@@ -46,9 +46,10 @@ class SlowService : public test::Calc::Service {
 
   void Hold(CallContext& context, const Num& request,
             Responder<google::protobuf::Empty> responder) override {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     seen_[context.peer.get()].push_back(request.value());
     held_.emplace_back(context.peer.get(), std::move(responder));
+    held_grew_.SignalAll();
   }
 
   // Waits until the server holds `batch` calls, or as many as the producers
@@ -57,11 +58,11 @@ class SlowService : public test::Calc::Service {
     std::pair<const Channel*, Responder<google::protobuf::Empty>> oldest{
         nullptr, Responder<google::protobuf::Empty>(RawResponder{})};
     {
-      absl::MutexLock lock(&mu_);
+      util::MutexLock lock(&mu_);
       auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         return !held_.empty() && held_.size() >= std::min(batch, Capacity());
       };
-      if (!mu_.AwaitWithTimeout(absl::Condition(&enough), kWait)) return false;
+      if (!held_grew_.WaitFor(&mu_, kWait, enough)) return false;
       oldest = std::move(held_.front());
       held_.pop_front();
       ++finished_[oldest.first];
@@ -71,7 +72,7 @@ class SlowService : public test::Calc::Service {
   }
 
   std::vector<std::vector<int64_t>> seen() {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     std::vector<std::vector<int64_t>> all;
     for (auto& [peer, values] : seen_) all.push_back(values);
     return all;
@@ -105,7 +106,10 @@ class SlowService : public test::Calc::Service {
   const int producers_;
   const int calls_each_;
   const size_t window_;
-  absl::Mutex mu_;
+  util::Mutex mu_;
+  // held_ grew (finished_, the other input of Capacity, changes only in
+  // the waiting FinishOldestWhenFull).
+  util::CondVar held_grew_;
   std::deque<std::pair<const Channel*, Responder<google::protobuf::Empty>>>
       held_ ABSL_GUARDED_BY(mu_);
   std::map<const Channel*, int> finished_ ABSL_GUARDED_BY(mu_);
@@ -120,20 +124,21 @@ class FlowEvents {
         event.type != EventType::kBackpressureResume) {
       return;
     }
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     types_.push_back(event.type);
+    added_.SignalAll();
   }
   // Waits until the last event is a Resume (or there is none).
   bool AwaitResumed() {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     auto resumed = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return types_.empty() || types_.back() == EventType::kBackpressureResume;
     };
-    return mu_.AwaitWithTimeout(absl::Condition(&resumed), kWait);
+    return added_.WaitFor(&mu_, kWait, resumed);
   }
   // "" when the events alternate Wait, Resume, Wait, ... ending in Resume.
   std::string Problems() {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     for (size_t i = 0; i < types_.size(); ++i) {
       EventType want = i % 2 == 0 ? EventType::kBackpressureWait
                                   : EventType::kBackpressureResume;
@@ -145,26 +150,27 @@ class FlowEvents {
     return "";
   }
   size_t waits() {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     return (types_.size() + 1) / 2;
   }
 
  private:
-  absl::Mutex mu_;
+  util::Mutex mu_;
+  util::CondVar added_;  // types_ grew
   std::vector<EventType> types_ ABSL_GUARDED_BY(mu_);
 };
 
 // The largest value a sampled counter reached.
 struct Peak {
   void Note(size_t value) {
-    absl::MutexLock lock(&mu);
+    util::MutexLock lock(&mu);
     max = std::max(max, value);
   }
   size_t Get() {
-    absl::MutexLock lock(&mu);
+    util::MutexLock lock(&mu);
     return max;
   }
-  absl::Mutex mu;
+  util::Mutex mu;
   size_t max = 0;
 };
 

@@ -23,11 +23,11 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "calc.parley.h"
 #include "gtest/gtest.h"
 #include "parley/server.h"
+#include "runtime/util/mutex.h"
 
 extern char** environ;
 
@@ -48,17 +48,17 @@ class NoteRecorder : public test::Calc::Service {
  public:
   void Note(CallContext&, const test::Num& request,
             Responder<google::protobuf::Empty> responder) override {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     values_.push_back(request.value());
     responder.Finish();
   }
   std::vector<int64_t> values() {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     return values_;
   }
 
  private:
-  absl::Mutex mu_;
+  util::Mutex mu_;
   std::vector<int64_t> values_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -18,7 +18,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
@@ -26,6 +25,7 @@
 #include "gtest/gtest.h"
 #include "parley/client.h"
 #include "parley/server.h"
+#include "runtime/util/mutex.h"
 #include "tests/util/calc_services.h"
 #include "tests/util/exactly_once.h"
 #include "tests/util/fault_proxy.h"
@@ -66,38 +66,39 @@ class EventLog {
 
   EventCallback Callback() {
     return [this](const Event& event) {
-      absl::MutexLock lock(&mu_);
+      util::MutexLock lock(&mu_);
       entries_.push_back({event, absl::Now()});
+      added_.SignalAll();
     };
   }
   int Count(EventType type) {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     return CountLocked(type);
   }
   // Waits until `n` events of `type` have arrived.
   bool AwaitCount(EventType type, int n, absl::Duration timeout) {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     auto enough = [this, type, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return CountLocked(type) >= n;
     };
-    return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+    return added_.WaitFor(&mu_, timeout, enough);
   }
   // The `n`th (from 1) event of `type`.
   absl::optional<Entry> Nth(EventType type, int n) {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     for (const Entry& entry : entries_) {
       if (entry.event.type == type && --n == 0) return entry;
     }
     return absl::nullopt;
   }
   std::vector<Entry> entries() {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     return entries_;
   }
   // "kConnected kNewSession kDisconnected(...) ..." for failure messages
   // (at most the last 40).
   std::string Summary() {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     std::vector<std::string> parts;
     size_t from = entries_.size() > 40 ? entries_.size() - 40 : 0;
     for (size_t i = from; i < entries_.size(); ++i) {
@@ -120,7 +121,8 @@ class EventLog {
     for (const Entry& entry : entries_) n += entry.event.type == type;
     return n;
   }
-  absl::Mutex mu_;
+  util::Mutex mu_;
+  util::CondVar added_;  // entries_ grew
   std::vector<Entry> entries_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -136,7 +138,7 @@ class CalcService : public test::Calc::Service {
     RememberPeer(context);
     notes.Add(request.value());
     {
-      absl::MutexLock lock(&mu_);
+      util::MutexLock lock(&mu_);
       if (request.value() == hold_value_ && !held_once_) {
         held_once_ = true;
         held_.emplace(std::move(responder));
@@ -148,24 +150,24 @@ class CalcService : public test::Calc::Service {
 
   // The channel back to the client of the latest session that called.
   std::shared_ptr<Channel> AwaitPeer() {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     auto has_peer = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return peer_ != nullptr;
     };
-    mu_.AwaitWithTimeout(absl::Condition(&has_peer), kWait);
+    peer_known_.WaitFor(&mu_, kWait, has_peer);
     return peer_;
   }
   // The first Note of `value` is held unfinished (never acked) until
   // ReleaseHeld.
   void HoldFirstNote(int64_t value) {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     hold_value_ = value;
   }
   // Finishes the held Note, if any; true if there was one.
   bool ReleaseHeld() {
     absl::optional<Responder<google::protobuf::Empty>> held;
     {
-      absl::MutexLock lock(&mu_);
+      util::MutexLock lock(&mu_);
       if (!held_.has_value() || held_->finished()) return false;
       held.emplace(std::move(*held_));
       held_.reset();
@@ -178,10 +180,12 @@ class CalcService : public test::Calc::Service {
 
  private:
   void RememberPeer(CallContext& context) {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     peer_ = context.peer;
+    peer_known_.SignalAll();
   }
-  absl::Mutex mu_;
+  util::Mutex mu_;
+  util::CondVar peer_known_;  // peer_ was set
   std::shared_ptr<Channel> peer_ ABSL_GUARDED_BY(mu_);
   int64_t hold_value_ ABSL_GUARDED_BY(mu_) = -1;
   bool held_once_ ABSL_GUARDED_BY(mu_) = false;

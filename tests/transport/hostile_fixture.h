@@ -20,11 +20,11 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "calc.parley.h"
 #include "gtest/gtest.h"
 #include "parley/client.h"
 #include "parley/server.h"
+#include "runtime/util/mutex.h"
 #include "runtime/wire/close_codes.h"
 #include "runtime/wire/codec.h"
 #include "tests/transport/ws_test_util.h"
@@ -75,7 +75,7 @@ class HostileService : public test::Calc::Service {
   // Records the value under the caller's principal.
   void Note(CallContext& context, const Num& request,
             Responder<google::protobuf::Empty> responder) override {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     notes_[context.identity->principal].push_back(request.value());
     responder.Finish();
   }
@@ -89,12 +89,12 @@ class HostileService : public test::Calc::Service {
   }
   void ReleaseHeld() { held_.ReleaseAll(); }
   std::vector<int64_t> notes(const std::string& principal) {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     return notes_[principal];
   }
 
  private:
-  absl::Mutex mu_;
+  util::Mutex mu_;
   std::map<std::string, std::vector<int64_t>> notes_ ABSL_GUARDED_BY(mu_);
   testutil::HeldCalls held_;
 };
@@ -144,8 +144,9 @@ class Hostile : public ::testing::Test {
     ASSERT_TRUE(server_->Start().ok());
     bystander_ = StartClient("alice", [this](const Event& event) {
       if (event.type != EventType::kNewSession) return;
-      absl::MutexLock lock(&mu_);
+      util::MutexLock lock(&mu_);
       bystander_session_ = event.session_id;
+      changed_.SignalAll();
     });
     ASSERT_TRUE(bystander_->WaitConnected(kWait).ok());
     SendBystanderNotes(1);
@@ -247,11 +248,11 @@ class Hostile : public ::testing::Test {
   // The bystander's session id (hex), once its kNewSession has arrived
   // (it follows kConnected, which ends WaitConnected).
   std::string bystander_session() {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     auto known = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return !bystander_session_.empty();
     };
-    mu_.AwaitWithTimeout(absl::Condition(&known), kWait);
+    changed_.WaitFor(&mu_, kWait, known);
     return bystander_session_;
   }
 
@@ -267,8 +268,9 @@ class Hostile : public ::testing::Test {
     for (int i = first; i < first + kNotesEachSide; ++i) {
       ASSERT_TRUE(stub.Note(MakeNum(i),
                             [this](absl::Status status) {
-                              absl::MutexLock lock(&mu_);
+                              util::MutexLock lock(&mu_);
                               if (status.ok()) ++notes_acked_;
+                              changed_.SignalAll();
                             })
                       .ok());
     }
@@ -280,11 +282,11 @@ class Hostile : public ::testing::Test {
     EXPECT_EQ(reply->value(), 42);
     SendBystanderNotes(kNotesEachSide + 1);
     {
-      absl::MutexLock lock(&mu_);
+      util::MutexLock lock(&mu_);
       auto all_acked = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         return notes_acked_ == 2 * kNotesEachSide;
       };
-      ASSERT_TRUE(mu_.AwaitWithTimeout(absl::Condition(&all_acked), kWait))
+      ASSERT_TRUE(changed_.WaitFor(&mu_, kWait, all_acked))
           << notes_acked_ << " of the bystander's notes acked";
     }
     std::vector<int64_t> expected;
@@ -300,7 +302,8 @@ class Hostile : public ::testing::Test {
     EXPECT_EQ(reply->value(), 10);
   }
 
-  absl::Mutex mu_;
+  util::Mutex mu_;
+  util::CondVar changed_;  // either member below changed
   int notes_acked_ ABSL_GUARDED_BY(mu_) = 0;
   std::string bystander_session_ ABSL_GUARDED_BY(mu_);
 };

@@ -9,10 +9,10 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "runtime/transport/handshake.h"
+#include "runtime/util/mutex.h"
+#include "runtime/util/notification.h"
 #include "tests/transport/hostile_fixture.h"
 
 namespace parley::hostile {
@@ -338,7 +338,7 @@ TEST_F(Hostile, UpgradeBeyondMaxConnectionsGets503AndTheClientRetries) {
       << refused->close_reason();
   // 503 is worth retrying: a client keeps re-dialling and gets in once a
   // connection goes away.
-  absl::Notification reconnecting;
+  util::Notification reconnecting;
   std::unique_ptr<Client> client =
       StartClient("dave", [&reconnecting](const Event& event) {
         if (event.type == EventType::kReconnecting &&
@@ -366,10 +366,10 @@ TEST_P(HostileRefusal, ClientStopsWithAClearStatusAndNeverRedials) {
   ClientOptions options;
   options.url = Url();
   options.headers = GetParam().headers;
-  absl::Mutex mu;
+  util::Mutex mu;
   int reconnects = 0;
   options.on_event = [&](const Event& event) {
-    absl::MutexLock lock(&mu);
+    util::MutexLock lock(&mu);
     reconnects += event.type == EventType::kReconnecting;
   };
   Client client(options);
@@ -379,7 +379,7 @@ TEST_P(HostileRefusal, ClientStopsWithAClearStatusAndNeverRedials) {
   EXPECT_NE(status.message().find(GetParam().text), std::string::npos)
       << status;
   client.Stop();
-  absl::MutexLock lock(&mu);
+  util::MutexLock lock(&mu);
   EXPECT_EQ(reconnects, 0);
 }
 

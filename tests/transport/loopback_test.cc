@@ -4,12 +4,12 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "calc.parley.h"
 #include "gtest/gtest.h"
 #include "parley/client.h"
 #include "parley/server.h"
+#include "runtime/util/mutex.h"
+#include "runtime/util/notification.h"
 #include "tests/util/calc_services.h"
 
 namespace parley {
@@ -35,7 +35,7 @@ class CalcService : public test::Calc::Service {
   void Note(CallContext& context, const Num& request,
             Responder<google::protobuf::Empty> responder) override {
     RememberPeer(context);
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     notes_.push_back(request.value());
     responder.Finish();
   }
@@ -54,24 +54,26 @@ class CalcService : public test::Calc::Service {
 
   // The channel back to the first client that called.
   std::shared_ptr<Channel> AwaitPeer() {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     auto has_peer = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return peer_ != nullptr;
     };
-    mu_.AwaitWithTimeout(absl::Condition(&has_peer), kWait);
+    peer_known_.WaitFor(&mu_, kWait, has_peer);
     return peer_;
   }
   std::vector<int64_t> notes() {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     return notes_;
   }
 
  private:
   void RememberPeer(CallContext& context) {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     if (peer_ == nullptr) peer_ = context.peer;
+    peer_known_.SignalAll();
   }
-  absl::Mutex mu_;
+  util::Mutex mu_;
+  util::CondVar peer_known_;  // peer_ was set
   std::shared_ptr<Channel> peer_ ABSL_GUARDED_BY(mu_);
   std::vector<int64_t> notes_ ABSL_GUARDED_BY(mu_);
   testutil::HeldCalls held_;
@@ -90,24 +92,26 @@ class ReplyTally {
  public:
   std::function<void(absl::StatusOr<Num>)> Expect(int64_t want) {
     return [this, want](absl::StatusOr<Num> reply) {
-      absl::MutexLock lock(&mu_);
+      util::MutexLock lock(&mu_);
       ++done_;
       if (reply.ok() && reply->value() == want) ++matched_;
+      done_grew_.SignalAll();
     };
   }
   bool AwaitDone(int n) {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     auto all = [this, n]()
                    ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return done_ >= n; };
-    return mu_.AwaitWithTimeout(absl::Condition(&all), kWait);
+    return done_grew_.WaitFor(&mu_, kWait, all);
   }
   int matched() {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     return matched_;
   }
 
  private:
-  absl::Mutex mu_;
+  util::Mutex mu_;
+  util::CondVar done_grew_;
   int done_ ABSL_GUARDED_BY(mu_) = 0;
   int matched_ ABSL_GUARDED_BY(mu_) = 0;
 };
@@ -180,34 +184,36 @@ TEST_F(Loopback, ThousandConcurrentRequestsEachWayAreMatched) {
 
 TEST_F(Loopback, SlowHandlerGivesDeadlineExceededOnceAndLateAckIsIgnored) {
   test::Calc::Stub stub(client_->channel());
-  absl::Mutex mu;
+  util::Mutex mu;
+  util::CondVar outcome_added;
   std::vector<absl::Status> outcomes;
   CallOptions options;
   options.ack_within = absl::Milliseconds(50);
   ASSERT_TRUE(stub.Hold(
                       MakeNum(1),
                       [&](absl::Status s) {
-                        absl::MutexLock lock(&mu);
+                        util::MutexLock lock(&mu);
                         outcomes.push_back(s);
+                        outcome_added.SignalAll();
                       },
                       options)
                   .ok());
   {
-    absl::MutexLock lock(&mu);
+    util::MutexLock lock(&mu);
     auto one = [&]() { return outcomes.size() == 1; };
-    ASSERT_TRUE(mu.AwaitWithTimeout(absl::Condition(&one), kWait));
+    ASSERT_TRUE(outcome_added.WaitFor(&mu, kWait, one));
     EXPECT_TRUE(absl::IsDeadlineExceeded(outcomes[0])) << outcomes[0];
   }
   ASSERT_TRUE(calc_.AwaitHeld(1));
   calc_.ReleaseHeld();  // the late ack must not complete the call again
   ASSERT_TRUE(stub.NoteBlocking(MakeNum(2)).ok());  // ordered after the ack
-  absl::MutexLock lock(&mu);
+  util::MutexLock lock(&mu);
   EXPECT_EQ(outcomes.size(), 1u);
 }
 
 TEST_F(Loopback, HandlerFinishingLaterFromAnotherThreadCompletesTheCall) {
   test::Calc::Stub stub(client_->channel());
-  absl::Notification done;
+  util::Notification done;
   absl::Status outcome;
   ASSERT_TRUE(stub.Hold(MakeNum(1),
                         [&](absl::Status s) {
@@ -224,7 +230,7 @@ TEST_F(Loopback, HandlerFinishingLaterFromAnotherThreadCompletesTheCall) {
 
 TEST_F(Loopback, BlockingCallOnTheIoThreadIsRefused) {
   test::Calc::Stub stub(client_->channel());
-  absl::Notification done;
+  util::Notification done;
   absl::Status inner;
   ASSERT_TRUE(stub.Double(MakeNum(1),
                           [&](absl::StatusOr<Num>) {
@@ -249,7 +255,7 @@ TEST_F(Loopback, StopCancelsPendingCallsAndRefusesNewOnes) {
   EXPECT_TRUE(
       absl::IsDeadlineExceeded(lonely.WaitConnected(absl::Milliseconds(100))));
   test::Calc::Stub stub(lonely.channel());
-  absl::Notification done;
+  util::Notification done;
   absl::Status outcome;
   ASSERT_TRUE(stub.Note(MakeNum(1),
                         [&](absl::Status s) {
@@ -264,19 +270,19 @@ TEST_F(Loopback, StopCancelsPendingCallsAndRefusesNewOnes) {
 }
 
 TEST_F(Loopback, EventsReportConnectAndStop) {
-  absl::Mutex mu;
+  util::Mutex mu;
   std::vector<EventType> seen;
   ClientOptions options;
   options.url = absl::StrCat("ws://127.0.0.1:", server_.port(), "/");
   options.on_event = [&](const Event& event) {
-    absl::MutexLock lock(&mu);
+    util::MutexLock lock(&mu);
     seen.push_back(event.type);
   };
   Client client(options);
   ASSERT_TRUE(client.Start().ok());
   ASSERT_TRUE(client.WaitConnected(kWait).ok());
   client.Stop();
-  absl::MutexLock lock(&mu);
+  util::MutexLock lock(&mu);
   ASSERT_GE(seen.size(), 3u);
   EXPECT_EQ(seen[0], EventType::kConnected);
   EXPECT_EQ(seen[1], EventType::kNewSession);

@@ -8,8 +8,8 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
+#include "runtime/util/notification.h"
 #include "tests/transport/ws_test_util.h"
 #include "websocketpp/client.hpp"
 #include "websocketpp/config/asio_no_tls_client.hpp"
@@ -57,7 +57,7 @@ class RawTextClient {
  private:
   asio::io_context context_;
   websocketpp::client<websocketpp::config::asio_client> client_;
-  absl::Notification closed_;
+  util::Notification closed_;
   uint16_t code_ = 0;
   std::string reason_;
   std::thread thread_;

@@ -9,12 +9,12 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "calc.parley.h"
 #include "google/protobuf/unknown_field_set.h"
 #include "gtest/gtest.h"
 #include "parley/client.h"
 #include "parley/server.h"
+#include "runtime/util/mutex.h"
 
 namespace parley {
 namespace {
@@ -78,18 +78,18 @@ class Doubler : public test::Calc::Service {
     reply.GetReflection()->MutableUnknownFields(&reply)->MergeFrom(
         request.GetReflection()->GetUnknownFields(request));
     {
-      absl::MutexLock lock(&mu_);
+      util::MutexLock lock(&mu_);
       principal_ = context.identity->principal;
     }
     responder.Finish(reply);
   }
   std::string principal() {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     return principal_;
   }
 
  private:
-  absl::Mutex mu_;
+  util::Mutex mu_;
   std::string principal_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -121,7 +121,7 @@ class Tls : public ::testing::Test {
     options.url = absl::StrCat("wss://127.0.0.1:", server_->port(), "/");
     options.tls.ca_file = Path("ca.pem");
     options.on_event = [this](const Event& event) {
-      absl::MutexLock lock(&mu_);
+      util::MutexLock lock(&mu_);
       reconnects_ += event.type == EventType::kReconnecting;
     };
     return options;
@@ -143,14 +143,14 @@ class Tls : public ::testing::Test {
     EXPECT_EQ(status.code(), code) << status;
     EXPECT_NE(status.message().find(text), std::string::npos) << status;
     client.Stop();
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     EXPECT_EQ(reconnects_, 0);
   }
 
   static Certificates* certificates_;
   Doubler doubler_;
   std::unique_ptr<Server> server_;
-  absl::Mutex mu_;
+  util::Mutex mu_;
   int reconnects_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

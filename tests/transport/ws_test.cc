@@ -15,7 +15,6 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "asio/connect.hpp"
@@ -27,6 +26,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "runtime/transport/ws_config.h"
+#include "runtime/util/notification.h"
 #include "tests/transport/raw_socket.h"
 #include "tests/transport/raw_text_client.h"
 #include "tests/transport/ws_test_util.h"
@@ -128,7 +128,7 @@ TEST_F(WsTest, WsServerUnmasksFramesSplitAcrossReadsAtAnyOffset) {
 // --- IoLoop timers -------------------------------------------------------
 
 TEST_F(WsTest, TimerRunAfterFiresOnLoopThread) {
-  absl::Notification fired;
+  util::Notification fired;
   bool on_loop = false;
   std::unique_ptr<Timer> timer = loop_.RunAfter(absl::Milliseconds(5), [&] {
     on_loop = loop_.OnLoopThread();
@@ -141,7 +141,7 @@ TEST_F(WsTest, TimerRunAfterFiresOnLoopThread) {
 
 TEST_F(WsTest, TimerCancelPreventsCallback) {
   std::atomic<int> cancelled_fired{0};
-  absl::Notification later;
+  util::Notification later;
   std::unique_ptr<Timer> off_loop = loop_.RunAfter(
       absl::Milliseconds(10), [&] { cancelled_fired.fetch_add(1); });
   off_loop->Cancel();
@@ -168,7 +168,7 @@ TEST_F(WsTest, TimerCancelPreventsCallback) {
 }
 
 TEST_F(WsTest, TimerCallbackMayDestroyItsTimer) {
-  absl::Notification fired;
+  util::Notification fired;
   std::unique_ptr<Timer> timer;
   loop_.Post([&] {
     timer = loop_.RunAfter(absl::Milliseconds(1), [&] {
@@ -206,7 +206,7 @@ TEST_F(WsTest, WsBinaryEchoRoundTrip) {
     EXPECT_TRUE(handler->loop_thread_ok());
 
     // Everything was written: nothing is buffered, on or off the loop.
-    absl::Notification checked;
+    util::Notification checked;
     size_t on_loop_amount = 1;
     loop_.Post([&] {
       on_loop_amount = connection->BufferedAmount();
@@ -476,7 +476,7 @@ TEST_F(WsTest, WsDestroyingServerOnLoopThreadEndsConnectionsAtOnce) {
   auto client = WsClient::Create(&loop_, {});
   auto handler = Dial(*client, server->port());
   ASSERT_TRUE(pool_.AwaitCount(1));
-  absl::Notification destroyed;
+  util::Notification destroyed;
   loop_.Post([&] {
     server.reset();
     destroyed.Notify();

@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "runtime/transport/ws.h"
+#include "runtime/util/mutex.h"
 
 namespace parley::transport::testing {
 
@@ -25,27 +25,30 @@ class RecordingHandler : public WsHandler {
   std::function<void(WsConnection&, absl::string_view)> on_binary;
 
   void OnOpen(std::shared_ptr<WsConnection> connection) override {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     loop_thread_ok_ &= connection->loop().OnLoopThread();
     ++opens_;
     connection_ = std::move(connection);
+    changed_.SignalAll();
   }
   void OnBinary(std::string bytes) override {
     std::shared_ptr<WsConnection> connection;
     {
-      absl::MutexLock lock(&mu_);
+      util::MutexLock lock(&mu_);
       loop_thread_ok_ &= connection_ && connection_->loop().OnLoopThread();
       messages_.emplace_back(bytes);
       connection = connection_;
+      changed_.SignalAll();
     }
     if (on_binary) on_binary(*connection, bytes);
   }
   void OnClose(uint16_t code, absl::string_view reason) override {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     ++closes_;
     close_code_ = code;
     close_reason_ = std::string(reason);
     connection_.reset();  // as a real handler would: no cycle
+    changed_.SignalAll();
   }
 
   bool AwaitOpen(absl::Duration timeout = kWait) {
@@ -60,41 +63,42 @@ class RecordingHandler : public WsHandler {
   }
 
   std::shared_ptr<WsConnection> connection() {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     return connection_;
   }
   std::vector<std::string> messages() {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     return messages_;
   }
   int opens() {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     return opens_;
   }
   int closes() {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     return closes_;
   }
   uint16_t close_code() {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     return close_code_;
   }
   std::string close_reason() {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     return close_reason_;
   }
   bool loop_thread_ok() {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     return loop_thread_ok_;
   }
 
  private:
-  bool Await(std::function<bool()> done, absl::Duration timeout) {
-    absl::MutexLock lock(&mu_);
-    return mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
+  bool Await(const std::function<bool()>& done, absl::Duration timeout) {
+    util::MutexLock lock(&mu_);
+    return changed_.WaitFor(&mu_, timeout, done);
   }
 
-  absl::Mutex mu_;
+  util::Mutex mu_;
+  util::CondVar changed_;  // any member below changed
   std::shared_ptr<WsConnection> connection_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> messages_ ABSL_GUARDED_BY(mu_);
   int opens_ ABSL_GUARDED_BY(mu_) = 0;
@@ -111,8 +115,9 @@ class HandlerPool {
     return [this] {
       auto handler = std::make_shared<RecordingHandler>();
       if (configure_) configure_(*handler);
-      absl::MutexLock lock(&mu_);
+      util::MutexLock lock(&mu_);
       handlers_.push_back(handler);
+      added_.SignalAll();
       return handler;
     };
   }
@@ -121,24 +126,25 @@ class HandlerPool {
     configure_ = std::move(configure);
   }
   bool AwaitCount(size_t n, absl::Duration timeout = kWait) {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return handlers_.size() >= n;
     };
-    return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+    return added_.WaitFor(&mu_, timeout, enough);
   }
   std::shared_ptr<RecordingHandler> at(size_t i) {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     return handlers_.at(i);
   }
   size_t size() {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     return handlers_.size();
   }
 
  private:
   std::function<void(RecordingHandler&)> configure_;
-  absl::Mutex mu_;
+  util::Mutex mu_;
+  util::CondVar added_;  // handlers_ grew
   std::vector<std::shared_ptr<RecordingHandler>> handlers_ ABSL_GUARDED_BY(mu_);
 };
 

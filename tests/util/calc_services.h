@@ -11,9 +11,9 @@
 #include <utility>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "calc.parley.h"
+#include "runtime/util/mutex.h"
 #include "tests/util/exactly_once.h"
 
 namespace parley::testutil {
@@ -41,29 +41,31 @@ class FeedService : public test::Feed::Service {
 class HeldCalls {
  public:
   void Keep(Responder<google::protobuf::Empty> responder) {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     held_.push_back(std::move(responder));
+    kept_.SignalAll();
   }
   // Finishes every kept call, from the calling (non-I/O) thread.
   void ReleaseAll() {
     std::vector<Responder<google::protobuf::Empty>> held;
     {
-      absl::MutexLock lock(&mu_);
+      util::MutexLock lock(&mu_);
       held.swap(held_);
     }
     for (auto& responder : held) responder.Finish();
   }
   // Waits until at least `n` calls are kept.
   bool AwaitCount(size_t n, absl::Duration timeout) {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return held_.size() >= n;
     };
-    return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+    return kept_.WaitFor(&mu_, timeout, enough);
   }
 
  private:
-  absl::Mutex mu_;
+  util::Mutex mu_;
+  util::CondVar kept_;  // held_ grew
   std::vector<Responder<google::protobuf::Empty>> held_ ABSL_GUARDED_BY(mu_);
 };
 

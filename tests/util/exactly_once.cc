@@ -8,21 +8,22 @@
 namespace parley::testutil {
 
 void Progress::Bump() {
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   ++count_;
+  bumped_.SignalAll();
 }
 
 int64_t Progress::count() {
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   return count_;
 }
 
 bool Progress::AwaitAbove(int64_t before, absl::Duration timeout) {
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   auto more = [this, before]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return count_ > before;
   };
-  return mu_.AwaitWithTimeout(absl::Condition(&more), timeout);
+  return bumped_.WaitFor(&mu_, timeout, more);
 }
 
 absl::Status SendAccepted(const std::function<absl::Status()>& send,
@@ -40,7 +41,7 @@ CallTally::CallTally(int64_t n, Progress* progress)
 
 void CallTally::Record(int64_t index, const absl::Status& status) {
   {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     ++done_;
     if (runs_[index]++ == 0 || failures_[index].ok()) {
       failures_[index] = status;
@@ -52,6 +53,7 @@ void CallTally::Record(int64_t index, const absl::Status& status) {
     if (!status.ok() && failed_runs_++ == 0) {
       first_failure_ = absl::StrCat("#", index, " ", status.ToString());
     }
+    recorded_.SignalAll();
   }
   if (progress_ != nullptr) progress_->Bump();
 }
@@ -61,23 +63,23 @@ std::function<void(absl::Status)> CallTally::Message(int64_t index) {
 }
 
 int64_t CallTally::done() {
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   return done_;
 }
 
 bool CallTally::AwaitDone(int64_t n, absl::Duration timeout) {
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   auto all = [this, n]()
                  ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return done_ >= n; };
-  return mu_.AwaitWithTimeout(absl::Condition(&all), timeout);
+  return recorded_.WaitFor(&mu_, timeout, all);
 }
 
 bool CallTally::AwaitFirst(int64_t n, absl::Duration timeout) {
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   auto all = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return first_missing_ >= n;
   };
-  return mu_.AwaitWithTimeout(absl::Condition(&all), timeout);
+  return recorded_.WaitFor(&mu_, timeout, all);
 }
 
 bool CallTally::AwaitAll(absl::Duration timeout) {
@@ -85,17 +87,17 @@ bool CallTally::AwaitAll(absl::Duration timeout) {
 }
 
 int CallTally::runs(int64_t index) {
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   return runs_[index];
 }
 
 absl::Status CallTally::status(int64_t index) {
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   return failures_[index];
 }
 
 std::string CallTally::Problems() {
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   int64_t missing = 0, extra = 0, failed = 0;
   std::string first_failure;
   for (size_t i = 0; i < runs_.size(); ++i) {
@@ -114,7 +116,7 @@ std::string CallTally::Problems() {
 }
 
 CallTally::Report CallTally::report() {
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   Report r;
   for (int runs : runs_) {
     r.missing += runs == 0;
@@ -126,21 +128,22 @@ CallTally::Report CallTally::report() {
 }
 
 void Recorder::Add(int64_t value) {
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   values_.push_back(value);
+  added_.SignalAll();
 }
 
 std::vector<int64_t> Recorder::values() {
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   return values_;
 }
 
 bool Recorder::AwaitSize(size_t n, absl::Duration timeout) {
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return values_.size() >= n;
   };
-  return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+  return added_.WaitFor(&mu_, timeout, enough);
 }
 
 std::string OrderReport::ToString() const {

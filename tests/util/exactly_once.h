@@ -25,8 +25,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "runtime/util/mutex.h"
 
 namespace parley::testutil {
 
@@ -42,7 +42,8 @@ class Progress {
   bool AwaitAbove(int64_t before, absl::Duration timeout);
 
  private:
-  absl::Mutex mu_;
+  util::Mutex mu_;
+  util::CondVar bumped_;  // count_ grew
   int64_t count_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
@@ -99,7 +100,8 @@ class CallTally {
 
  private:
   Progress* const progress_;
-  absl::Mutex mu_;
+  util::Mutex mu_;
+  util::CondVar recorded_;  // done_ and first_missing_ may have grown
   int64_t done_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t first_missing_ ABSL_GUARDED_BY(mu_) = 0;  // lowest index not run
   int64_t failed_runs_ ABSL_GUARDED_BY(mu_) = 0;
@@ -116,7 +118,8 @@ class Recorder {
   bool AwaitSize(size_t n, absl::Duration timeout);
 
  private:
-  absl::Mutex mu_;
+  util::Mutex mu_;
+  util::CondVar added_;  // values_ grew
   std::vector<int64_t> values_ ABSL_GUARDED_BY(mu_);
 };
 

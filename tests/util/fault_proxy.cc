@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "asio.hpp"
+#include "runtime/util/mutex.h"
 
 namespace parley::testutil {
 namespace {
@@ -116,17 +116,17 @@ class FaultProxy::Impl {
   }
 
   Stats stats() const {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     return stats_;
   }
 
   bool AwaitStats(const std::function<bool(const Stats&)>& predicate,
                   absl::Duration timeout) const {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     auto holds = [this, &predicate]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return predicate(stats_);
     };
-    return mu_.AwaitWithTimeout(absl::Condition(&holds), timeout);
+    return stats_changed_.WaitFor(&mu_, timeout, holds);
   }
 
  private:
@@ -175,14 +175,16 @@ class FaultProxy::Impl {
 
   void Admit(tcp::socket socket) {
     {
-      absl::MutexLock lock(&mu_);
+      util::MutexLock lock(&mu_);
       stats_.connections_accepted += 1;
+      stats_changed_.SignalAll();
     }
     asio::error_code ignored;
     if (refusing_) {
       {
-        absl::MutexLock lock(&mu_);
+        util::MutexLock lock(&mu_);
         stats_.connections_refused += 1;
+        stats_changed_.SignalAll();
       }
       socket.set_option(asio::socket_base::linger(true, 0), ignored);
       socket.close(ignored);
@@ -194,8 +196,9 @@ class FaultProxy::Impl {
     conn->blackholed = blackhole_;
     conns_.emplace(conn->id, conn);
     {
-      absl::MutexLock lock(&mu_);
+      util::MutexLock lock(&mu_);
       stats_.open_connections += 1;
+      stats_changed_.SignalAll();
     }
     conn->server.async_connect(
         target_, [this, conn](const asio::error_code& ec) {
@@ -270,8 +273,9 @@ class FaultProxy::Impl {
   }
 
   void Count(uint64_t Stats::*field, uint64_t n) {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     stats_.*field += n;
+    stats_changed_.SignalAll();
   }
 
   void Close(Conn& conn) {
@@ -286,8 +290,9 @@ class FaultProxy::Impl {
     }
     conns_.erase(conn.id);  // may destroy `conn`
     {
-      absl::MutexLock lock(&mu_);
+      util::MutexLock lock(&mu_);
       stats_.open_connections -= 1;
+      stats_changed_.SignalAll();
     }
   }
 
@@ -309,10 +314,11 @@ class FaultProxy::Impl {
       }
       Close(*conn);
     }
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     ++stats_.cuts;
     stats_.connections_cut += all.size();
     stats_.cuts_mid_stream += mid_stream;
+    stats_changed_.SignalAll();
     return static_cast<int>(all.size());
   }
 
@@ -350,7 +356,8 @@ class FaultProxy::Impl {
   bool blackhole_ = false;
   bool refusing_ = false;
 
-  mutable absl::Mutex mu_;
+  mutable util::Mutex mu_;
+  mutable util::CondVar stats_changed_;  // signalled on every write below
   Stats stats_ ABSL_GUARDED_BY(mu_);
 
   asio::io_context io_;

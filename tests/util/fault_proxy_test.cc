@@ -20,10 +20,10 @@
 #include <thread>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "runtime/util/mutex.h"
 
 namespace parley::testutil {
 namespace {
@@ -134,18 +134,18 @@ class EchoServer {
   }
   uint16_t port() const { return port_; }
   std::vector<std::string> received() {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     return received_;
   }
   int ended() {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     return ended_;
   }
   bool AwaitEnded(int n, absl::Duration timeout) {
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     auto done = [this, n]()
                     ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return ended_ >= n; };
-    return mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
+    return ended_cv_.WaitFor(&mu_, timeout, done);
   }
 
  private:
@@ -157,7 +157,7 @@ class EchoServer {
       if (fd < 0) continue;
       int index;
       {
-        absl::MutexLock lock(&mu_);
+        util::MutexLock lock(&mu_);
         index = static_cast<int>(received_.size());
         received_.emplace_back();
       }
@@ -172,7 +172,7 @@ class EchoServer {
       if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) continue;
       if (got <= 0) break;
       {
-        absl::MutexLock lock(&mu_);
+        util::MutexLock lock(&mu_);
         received_[index].append(buf, got);
       }
       ssize_t off = 0;
@@ -185,8 +185,9 @@ class EchoServer {
       if (off < got) break;
     }
     close(fd);
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     ++ended_;
+    ended_cv_.SignalAll();
   }
 
   int listen_fd_;
@@ -194,7 +195,8 @@ class EchoServer {
   std::atomic<bool> stop_{false};
   std::thread acceptor_;
   std::vector<std::thread> workers_;  // touched by the acceptor only
-  absl::Mutex mu_;
+  util::Mutex mu_;
+  util::CondVar ended_cv_;  // ended_ grew
   std::vector<std::string> received_ ABSL_GUARDED_BY(mu_);
   int ended_ ABSL_GUARDED_BY(mu_) = 0;
 };

@@ -72,10 +72,11 @@ void Subprocess::ReadOutput(int fd) {
   for (;;) {
     ssize_t n = read(fd, buffer, sizeof(buffer));
     if (n < 0 && errno == EINTR) continue;
-    absl::MutexLock lock(&mu_);
+    util::MutexLock lock(&mu_);
     if (n <= 0) {
       if (!partial_.empty()) lines_.push_back(std::move(partial_));
       output_ended_ = true;
+      output_.SignalAll();
       break;
     }
     partial_.append(buffer, static_cast<size_t>(n));
@@ -85,6 +86,7 @@ void Subprocess::ReadOutput(int fd) {
       lines_.push_back(partial_.substr(start, end - start));
     }
     partial_.erase(0, start);
+    output_.SignalAll();
   }
   close(fd);
 }
@@ -108,7 +110,7 @@ void Subprocess::CloseStdin() {
 
 absl::StatusOr<std::string> Subprocess::WaitForLine(absl::string_view text,
                                                     absl::Duration timeout) {
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   size_t checked = 0;
   std::string found;
   auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -120,7 +122,7 @@ absl::StatusOr<std::string> Subprocess::WaitForLine(absl::string_view text,
     }
     return output_ended_;
   };
-  if (!mu_.AwaitWithTimeout(absl::Condition(&ready), timeout)) {
+  if (!output_.WaitFor(&mu_, timeout, ready)) {
     return absl::DeadlineExceededError(absl::StrCat(
         "no line with \"", text, "\" within ", absl::FormatDuration(timeout),
         "; output:\n", absl::StrJoin(lines_, "\n")));
@@ -134,7 +136,7 @@ absl::StatusOr<std::string> Subprocess::WaitForLine(absl::string_view text,
 }
 
 std::vector<std::string> Subprocess::Lines() const {
-  absl::MutexLock lock(&mu_);
+  util::MutexLock lock(&mu_);
   return lines_;
 }
 
@@ -149,8 +151,11 @@ absl::Status Subprocess::Signal(int signal) {
 absl::StatusOr<int> Subprocess::Wait(absl::Duration timeout) {
   if (reaped_) return exit_code_;
   {
-    absl::MutexLock lock(&mu_);
-    if (!mu_.AwaitWithTimeout(absl::Condition(&output_ended_), timeout)) {
+    util::MutexLock lock(&mu_);
+    if (!output_.WaitFor(&mu_, timeout,
+                         [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+                           return output_ended_;
+                         })) {
       return absl::DeadlineExceededError(absl::StrCat(
           "the process did not exit within ", absl::FormatDuration(timeout)));
     }

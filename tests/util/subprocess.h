@@ -25,8 +25,8 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "runtime/util/mutex.h"
 
 namespace parley::testing {
 
@@ -66,7 +66,8 @@ class Subprocess {
 
   const pid_t pid_;
   int stdin_fd_;
-  mutable absl::Mutex mu_;
+  mutable util::Mutex mu_;
+  util::CondVar output_;  // lines_ grew or output_ended_ became true
   std::vector<std::string> lines_ ABSL_GUARDED_BY(mu_);
   std::string partial_ ABSL_GUARDED_BY(mu_);
   bool output_ended_ ABSL_GUARDED_BY(mu_) = false;

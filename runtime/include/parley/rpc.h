@@ -26,10 +26,12 @@
 #ifndef PARLEY_RPC_H_
 #define PARLEY_RPC_H_
 
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 
@@ -37,7 +39,6 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
 #include "absl/types/span.h"
@@ -288,16 +289,25 @@ Result Await(
         "blocking call on the I/O thread would deadlock; use the callback "
         "form");
   }
-  auto state = std::make_shared<std::pair<absl::Notification, Result>>(
-      std::piecewise_construct, std::forward_as_tuple(),
-      std::forward_as_tuple(absl::UnknownError("not completed")));
+  // std:: synchronization, not absl's: ThreadSanitizer sees it (Debian's
+  // abseil is not instrumented), and parley/ headers include no internals.
+  struct State {
+    std::mutex mu;
+    std::condition_variable completed;
+    bool done = false;  // guarded by mu
+    Result result = absl::UnknownError("not completed");
+  };
+  auto state = std::make_shared<State>();
   absl::Status accepted = start([state](Result result) {
-    state->second = std::move(result);
-    state->first.Notify();
+    std::lock_guard<std::mutex> lock(state->mu);
+    state->result = std::move(result);
+    state->done = true;
+    state->completed.notify_all();
   });
   if (!accepted.ok()) return accepted;
-  state->first.WaitForNotification();
-  return std::move(state->second);
+  std::unique_lock<std::mutex> lock(state->mu);
+  state->completed.wait(lock, [&] { return state->done; });
+  return std::move(state->result);
 }
 
 }  // namespace internal
