@@ -2,12 +2,13 @@
 # Builds the threaded tests with ThreadSanitizer and runs each binary five
 # times, failing on the first report: the durable buffer's, the transport's
 # (loopback, raw WebSocket, hostile peers, backpressure, TLS, cut and
-# blackholed connections, SIGKILLed children), the fault proxy's, the
-# session core's and the generated stubs'. All of them synchronize through
-# util::Mutex, util::CondVar and util::Notification (runtime/util/), std::
-# primitives or asio's own mutexes, which TSan sees; never through absl's,
-# which Debian ships uninstrumented (TSan would see neither their locks nor
-# their waits, and report false races).
+# blackholed connections, SIGKILLed children, concurrent durable senders),
+# the fault proxy's, the session core's and the generated stubs'. All of
+# them synchronize through util::Mutex, util::CondVar and
+# util::Notification (runtime/util/), std:: primitives or asio's own
+# mutexes, which TSan sees; never through absl's, which Debian ships
+# uninstrumented (TSan would see neither their locks nor their waits, and
+# report false races).
 #
 # Every process writes its reports under $build/tsan-reports (log_path), so
 # that a report from crash_test's children, whose output the test reads,
@@ -20,7 +21,8 @@ tests=(store/store_durable_store_test store/store_fault_test
   store/store_recovery_test store/store_log_test
   transport/loopback_test transport/ws_test transport/hostile_test
   transport/hostile_ws_test transport/backpressure_test transport/tls_test
-  transport/fault_test transport/crash_test util/fault_proxy_test
+  transport/fault_test transport/crash_test transport/durable_test
+  util/fault_proxy_test
   session/session_test session/session_text_test session/simulation_test
   session/backoff_test codegen/codegen_generated_code_test)
 repeats=5

@@ -353,7 +353,7 @@ TEST(DurableStoreTest, AppendNowAppendsAloneOrNotAtAll) {
     FAIL() << "the Sync never reached the gate";
   }
   // A sync is in progress: AppendNow does not wait behind it.
-  absl::Notification returned;
+  util::Notification returned;
   bool appended = true;
   std::thread caller([&] {
     appended = store.AppendNow(Msg(0)).has_value();
