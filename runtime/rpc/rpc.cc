@@ -6,16 +6,19 @@ namespace parley {
 
 RawResponder& RawResponder::operator=(RawResponder&& other) noexcept {
   if (this != &other) {
-    if (sink_ != nullptr) {
+    if (!finished()) {
       Complete(absl::InternalError("handler dropped its responder"));
     }
     sink_ = std::exchange(other.sink_, nullptr);
+    complete_ = std::exchange(other.complete_, nullptr);
+    context_ = other.context_;
+    tag_ = other.tag_;
   }
   return *this;
 }
 
 RawResponder::~RawResponder() {
-  if (sink_ != nullptr) {
+  if (!finished()) {
     Complete(absl::InternalError("handler dropped its responder"));
   }
 }
@@ -28,8 +31,12 @@ void RawResponder::Fail(absl::Status status) {
 }
 
 void RawResponder::Complete(absl::StatusOr<std::string> result) {
-  if (sink_ == nullptr) return;  // finished already: the first outcome wins
-  std::exchange(sink_, nullptr)(std::move(result));
+  // Finished already: the first outcome wins.
+  if (complete_ != nullptr) {
+    std::exchange(complete_, nullptr)(context_, tag_, std::move(result));
+  } else if (sink_ != nullptr) {
+    std::exchange(sink_, nullptr)(std::move(result));
+  }
 }
 
 absl::Status Channel::Send(const MethodInfo& method, std::string payload,

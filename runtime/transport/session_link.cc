@@ -32,6 +32,10 @@ SessionLink::SessionLink(IoLoop* loop, const rpc::ServiceRegistry* services,
       on_event_(std::move(on_event)),
       session_(std::move(options)) {}
 
+SessionLink::~SessionLink() {
+  if (responder_token_ != nullptr) Unref(responder_token_);
+}
+
 void SessionLink::RequireStore() {
   util::MutexLock lock(&mu_);
   store_required_ = true;
@@ -408,18 +412,33 @@ void SessionLink::Dispatch(session::Delivery delivery) {
     return;
   }
   pending_requests_.fetch_add(1, std::memory_order_relaxed);
-  std::weak_ptr<SessionLink> weak = weak_from_this();
-  session::DeliveryId id = delivery.id;
-  RawResponder responder([weak, id](absl::StatusOr<std::string> result) {
-    if (auto self = weak.lock()) {
-      self->pending_requests_.fetch_sub(1, std::memory_order_relaxed);
-      self->Finish(id, std::move(result));
-    }
-  });
+  const session::DeliveryId id = delivery.id;
+  if (responder_token_ == nullptr || responder_token_->epoch != id.epoch) {
+    if (responder_token_ != nullptr) Unref(responder_token_);
+    responder_token_ = new ResponderToken;
+    responder_token_->link = weak_from_this();
+    responder_token_->epoch = id.epoch;
+  }
+  responder_token_->refs.fetch_add(1, std::memory_order_relaxed);
+  RawResponder responder(&CompleteDelivery, responder_token_, id.seq);
   CallContext context{entry->handler->info, id.seq, shared_from_this(),
                       identity_};
   entry->handler->invoke(entry->service, context, delivery.payload,
                          std::move(responder));
+}
+
+void SessionLink::Unref(ResponderToken* token) {
+  if (token->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete token;
+}
+
+void SessionLink::CompleteDelivery(void* context, uint64_t seq,
+                                   absl::StatusOr<std::string> result) {
+  auto* token = static_cast<ResponderToken*>(context);
+  if (std::shared_ptr<SessionLink> self = token->link.lock()) {
+    self->pending_requests_.fetch_sub(1, std::memory_order_relaxed);
+    self->Finish({token->epoch, seq}, std::move(result));
+  }
+  Unref(token);
 }
 
 void SessionLink::Finish(session::DeliveryId id,

@@ -47,6 +47,7 @@ class SessionLink : public Channel,
   // `options.flow.max_buffered_bytes` not yet taken by the socket.
   SessionLink(IoLoop* loop, const rpc::ServiceRegistry* services,
               session::SessionOptions options, EventCallback on_event);
+  ~SessionLink() override;
 
   // Before Start, for a client with a durable buffer: calls are refused
   // until UseStore.
@@ -174,6 +175,20 @@ class SessionLink : public Channel,
   // responders (any thread).
   std::atomic<size_t> pending_requests_{0};
 
+  // What the responders of one epoch's deliveries hold (their context):
+  // the link, weakly, and the epoch. Counted: the link holds one
+  // reference while it is responder_token_, and each responder one, which
+  // it gives up when it completes (exactly once). No allocation per call.
+  struct ResponderToken {
+    std::atomic<uint64_t> refs{1};
+    std::weak_ptr<SessionLink> link;
+    uint64_t epoch;
+  };
+  static void Unref(ResponderToken* token);
+  // A responder's RawResponder::CompleteFn.
+  static void CompleteDelivery(void* token, uint64_t seq,
+                               absl::StatusOr<std::string> result);
+
   // Loop thread only.
   bool ever_opened_ = false;
   std::shared_ptr<const PeerIdentity> identity_;
@@ -181,6 +196,7 @@ class SessionLink : public Channel,
   // The method of the last call dispatched, and its entry (null: none).
   std::string dispatched_method_;
   const rpc::ServiceRegistry::Entry* dispatched_entry_ = nullptr;
+  ResponderToken* responder_token_ = nullptr;  // the last epoch dispatched
   std::unique_ptr<Timer> deadline_timer_;
   std::unique_ptr<Timer> drain_timer_;  // armed while above the mark
   absl::Time armed_deadline_ = absl::InfiniteFuture();

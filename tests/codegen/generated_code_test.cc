@@ -184,6 +184,43 @@ TEST(CodegenGeneratedEcho, AKeptRequestShowsNothingOfTheLastOne) {
   EXPECT_EQ(impl.seen_text, "");
 }
 
+// The allocation-free form of RawResponder: its function runs exactly
+// once, with its context and tag, whichever way the call ends.
+struct Completions {
+  std::vector<std::pair<uint64_t, absl::StatusOr<std::string>>> runs;
+  static void Record(void* context, uint64_t tag,
+                     absl::StatusOr<std::string> result) {
+    static_cast<Completions*>(context)->runs.emplace_back(tag,
+                                                          std::move(result));
+  }
+};
+
+TEST(RawResponderTest, ACompleteFnRunsOnceWithItsContextAndTag) {
+  Completions done;
+  {
+    parley::RawResponder finished(&Completions::Record, &done, 7);
+    parley::RawResponder moved(std::move(finished));
+    EXPECT_TRUE(finished.finished());
+    EXPECT_FALSE(moved.finished());
+    moved.Finish("reply");
+    moved.Fail(absl::UnknownError("second outcome"));  // ignored
+    EXPECT_TRUE(moved.finished());
+    parley::RawResponder dropped(&Completions::Record, &done, 8);
+    parley::RawResponder replaced(&Completions::Record, &done, 9);
+    replaced = parley::RawResponder(&Completions::Record, &done, 10);
+  }  // 10 and 8 are dropped here
+  ASSERT_EQ(done.runs.size(), 4u);
+  EXPECT_EQ(done.runs[0].first, 7u);
+  EXPECT_EQ(*done.runs[0].second, "reply");
+  EXPECT_EQ(done.runs[1].first, 9u);  // replaced by the move-assignment
+  EXPECT_EQ(done.runs[2].first, 10u);
+  EXPECT_EQ(done.runs[3].first, 8u);
+  for (size_t i = 1; i < done.runs.size(); ++i) {
+    EXPECT_TRUE(absl::IsInternal(done.runs[i].second.status()))
+        << done.runs[i].second.status();
+  }
+}
+
 TEST(KeptRequestTest, TheNextCallReusesItAndANestedCallGetsItsOwn) {
   const echo::Words* first;
   {

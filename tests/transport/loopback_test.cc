@@ -228,6 +228,18 @@ TEST_F(Loopback, HandlerFinishingLaterFromAnotherThreadCompletesTheCall) {
   EXPECT_TRUE(outcome.ok()) << outcome;
 }
 
+// A responder outlives its session: finished after the server stopped, it
+// completes into nothing (its link is gone), and frees what it held.
+TEST_F(Loopback, HandlerFinishingAfterTheServerStoppedDoesNothing) {
+  test::Calc::Stub stub(client_->channel());
+  ASSERT_TRUE(stub.Hold(MakeNum(1), nullptr).ok());
+  ASSERT_TRUE(stub.Hold(MakeNum(2), nullptr).ok());
+  ASSERT_TRUE(calc_.AwaitHeld(2));
+  client_->Stop();
+  server_.Stop();
+  calc_.ReleaseHeld();
+}
+
 TEST_F(Loopback, BlockingCallOnTheIoThreadIsRefused) {
   test::Calc::Stub stub(client_->channel());
   util::Notification done;

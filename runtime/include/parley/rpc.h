@@ -102,10 +102,22 @@ class Channel {
 class RawResponder {
  public:
   using Sink = std::function<void(absl::StatusOr<std::string>)>;
+  // The same as a plain function, run exactly once as
+  // complete(context, tag, outcome): for a channel that dispatches many
+  // calls, where a Sink capturing more than 16 bytes costs a heap
+  // allocation per call.
+  using CompleteFn = void (*)(void* context, uint64_t tag,
+                              absl::StatusOr<std::string> result);
+
   RawResponder() = default;
   explicit RawResponder(Sink sink) : sink_(std::move(sink)) {}
+  RawResponder(CompleteFn complete, void* context, uint64_t tag)
+      : complete_(complete), context_(context), tag_(tag) {}
   RawResponder(RawResponder&& other) noexcept
-      : sink_(std::exchange(other.sink_, nullptr)) {}
+      : sink_(std::exchange(other.sink_, nullptr)),
+        complete_(std::exchange(other.complete_, nullptr)),
+        context_(other.context_),
+        tag_(other.tag_) {}
   RawResponder& operator=(RawResponder&& other) noexcept;
   RawResponder(const RawResponder&) = delete;
   RawResponder& operator=(const RawResponder&) = delete;
@@ -115,11 +127,14 @@ class RawResponder {
   void Finish(std::string payload);
   // Completes the call with an error; `status` must not be OK.
   void Fail(absl::Status status);
-  bool finished() const { return sink_ == nullptr; }
+  bool finished() const { return sink_ == nullptr && complete_ == nullptr; }
 
  private:
   void Complete(absl::StatusOr<std::string> result);
   Sink sink_;
+  CompleteFn complete_ = nullptr;
+  void* context_ = nullptr;
+  uint64_t tag_ = 0;
 };
 
 template <typename Reply>
