@@ -90,18 +90,20 @@ void AckedScenario(const Flags& flags, Table& table) {
     OneWay work{payload, MessagesFor(flags, payload)};
     std::printf("2. acked %s ...\n", SizeName(payload).c_str());
     std::fflush(stdout);
-    auto m =
-        MedianOfRounds(flags.runs, {[&] {
-                                      return std::vector<double>{ParleyOneWay(
-                                          work, {true, absl::nullopt})};
-                                    },
-                                    [&] {
-                                      return std::vector<double>{ParleyOneWay(
-                                          work, {false, absl::nullopt})};
-                                    }});
-    table.Add({absl::StrCat("2. acked ", SizeName(payload)), "msg/s", m[0][0],
-               "Parley unacked", m[1][0], "ratio >= 0.8",
-               static_cast<double>(payload)});
+    auto m = MedianOfRounds(
+        flags.runs,
+        {WithCpuPerMessage(work.count,
+                           [&] {
+                             return ParleyOneWay(work, {true, absl::nullopt});
+                           }),
+         WithCpuPerMessage(work.count, [&] {
+           return ParleyOneWay(work, {false, absl::nullopt});
+         })});
+    const std::string name = absl::StrCat("2. acked ", SizeName(payload));
+    table.Add({name, "msg/s", m[0][0], "Parley unacked", m[1][0],
+               "ratio >= 0.8", static_cast<double>(payload)});
+    table.Add({absl::StrCat(name, ", CPU per message"), "µs", m[0][1],
+               "Parley unacked", m[1][1], ""});
   }
 }
 
@@ -125,10 +127,15 @@ void DurableScenario(const Flags& flags, Table& table) {
     ParleySend durable{false, d.policy};
     auto m = MedianOfRounds(
         flags.runs,
-        {[&] { return std::vector<double>{ParleyOneWay(work, durable)}; },
-         [&] { return std::vector<double>{ParleyOneWay(work, {})}; }});
-    table.Add({absl::StrCat("2. durable 64 B, sync=", d.name), "msg/s", m[0][0],
-               "Parley in-memory", m[1][0], d.target, 64});
+        {WithCpuPerMessage(work.count,
+                           [&] { return ParleyOneWay(work, durable); }),
+         WithCpuPerMessage(work.count,
+                           [&] { return ParleyOneWay(work, {}); })});
+    const std::string name = absl::StrCat("2. durable 64 B, sync=", d.name);
+    table.Add(
+        {name, "msg/s", m[0][0], "Parley in-memory", m[1][0], d.target, 64});
+    table.Add({absl::StrCat(name, ", CPU per message"), "µs", m[0][1],
+               "Parley in-memory", m[1][1], ""});
   }
 }
 
