@@ -103,8 +103,9 @@ class SessionLink : public Channel,
   absl::Status Submit(const MethodInfo& method, std::string payload,
                       const CallOptions& options, session::CallDone done);
   // Call through the durable store, entered under `lock` (on mu_): checked,
-  // appended outside mu_ (so concurrent calls share a sync), then handed to
-  // the session in record order.
+  // then appended, under mu_ if the store can write it at once
+  // (AppendNow), else outside mu_ (so concurrent calls share a write and a
+  // sync); then handed to the session in record order.
   absl::Status CallDurable(util::ReleasableMutexLock* lock,
                            const MethodInfo& method, std::string payload,
                            absl::Duration ack_within, session::CallDone done)

@@ -27,7 +27,7 @@
 #include "calc.parley.h"
 #include "gtest/gtest.h"
 #include "parley/server.h"
-#include "runtime/util/mutex.h"
+#include "tests/util/calc_services.h"
 
 extern char** environ;
 
@@ -44,24 +44,6 @@ int64_t EnvInt(const char* name, int64_t fallback) {
 }
 
 // Records every Note value in arrival order.
-class NoteRecorder : public test::Calc::Service {
- public:
-  void Note(CallContext&, const test::Num& request,
-            Responder<google::protobuf::Empty> responder) override {
-    util::MutexLock lock(&mu_);
-    values_.push_back(request.value());
-    responder.Finish();
-  }
-  std::vector<int64_t> values() {
-    util::MutexLock lock(&mu_);
-    return values_;
-  }
-
- private:
-  util::Mutex mu_;
-  std::vector<int64_t> values_ ABSL_GUARDED_BY(mu_);
-};
-
 // One run of crash_child, its stdout read line by line.
 class Child {
  public:
@@ -150,7 +132,7 @@ TEST_P(Crash, EveryAcceptedMessageArrivesExactlyOnceInOrderAcrossKills) {
                                        GetParam(), "_", getpid());
   std::filesystem::remove_all(dir);
 
-  NoteRecorder recorder;
+  testutil::NoteRecorder recorder;
   Server server(ServerOptions{});
   ASSERT_TRUE(server.AddService(&recorder).ok());
   ASSERT_TRUE(server.Start().ok());
@@ -193,7 +175,7 @@ TEST_P(Crash, EveryAcceptedMessageArrivesExactlyOnceInOrderAcrossKills) {
   // Every incarnation's messages arrive as 0, 1, 2, ... (once each, in
   // order), incarnations in order, through at least its last accepted send
   // and at most one more (sent, but killed before it could print "ok").
-  std::vector<int64_t> values = recorder.values();
+  std::vector<int64_t> values = recorder.notes.values();
   std::vector<int64_t> delivered(kills, -1);  // highest i per incarnation
   int64_t previous_incarnation = 0;
   for (int64_t value : values) {

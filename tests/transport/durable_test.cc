@@ -28,31 +28,8 @@ using testutil::CheckOrder;
 using testutil::MakeNum;
 using testutil::OrderReport;
 using testutil::Progress;
-using testutil::Recorder;
 
 constexpr absl::Duration kWait = absl::Seconds(60);
-
-class NoteService : public test::Calc::Service {
- public:
-  void Double(CallContext&, const test::Num& request,
-              Responder<test::Num> responder) override {
-    responder.Finish(MakeNum(request.value() * 2));
-  }
-  void Note(CallContext&, const test::Num& request,
-            Responder<google::protobuf::Empty> responder) override {
-    notes.Add(request.value());
-    responder.Finish();
-  }
-  void Fail(CallContext&, const test::Num&,
-            Responder<test::Num> responder) override {
-    responder.Fail(absl::UnimplementedError("Fail"));
-  }
-  void Hold(CallContext&, const test::Num&,
-            Responder<google::protobuf::Empty> responder) override {
-    responder.Finish();
-  }
-  Recorder notes;
-};
 
 class TempDir {
  public:
@@ -88,7 +65,7 @@ INSTANTIATE_TEST_SUITE_P(SyncPolicies, ConcurrentDurable,
 TEST_P(ConcurrentDurable, EveryThreadsMessagesArriveOnceInItsOrder) {
   constexpr int kThreads = 4;
   constexpr int64_t kPerThread = 1500;
-  NoteService service;
+  testutil::NoteRecorder service;
   Server server{ServerOptions()};
   ASSERT_TRUE(server.AddService(&service).ok());
   ASSERT_TRUE(server.Start().ok());

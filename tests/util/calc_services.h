@@ -36,6 +36,18 @@ class FeedService : public test::Feed::Service {
   Recorder triples;
 };
 
+// Records the value of every Note, in the order they arrive, and finishes
+// it at once.
+class NoteRecorder : public test::Calc::Service {
+ public:
+  void Note(CallContext&, const test::Num& request,
+            Responder<google::protobuf::Empty> responder) override {
+    notes.Add(request.value());
+    responder.Finish();
+  }
+  Recorder notes;
+};
+
 // Message responders a test keeps (e.g. from Calc.Hold) until it releases
 // them. Thread-safe.
 class HeldCalls {

@@ -207,7 +207,8 @@ namespace internal {
 // fields' memory (a small request's call allocates nothing for them).
 // A call dispatched on this thread while another of its type is still in
 // its handler gets a fresh one; one whose payload exceeded kMaxKeptBytes
-// is not kept, so what a thread keeps stays small.
+// is not kept, so a thread keeps per type at most what a payload of that
+// size parses into (protobuf's Clear keeps repeated fields' elements).
 template <typename Req>
 class KeptRequest {
  public:
