@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <iterator>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -95,6 +97,10 @@ DurableStore::~DurableStore() { (void)Close(); }
 
 std::string DurableStore::SegmentPath(uint64_t number) const {
   return absl::StrFormat("%s/%06d.log", dir_, number);
+}
+
+std::string DurableStore::PreparedPath() const {
+  return absl::StrCat(dir_, "/", kPreparedSegmentName);
 }
 
 absl::Status DurableStore::Run(Op* op, util::ReleasableMutexLock* lock) {
@@ -288,24 +294,40 @@ absl::Status DurableStore::FinishSegment() {
   return s;
 }
 
-absl::Status DurableStore::StartSegment(uint64_t number,
-                                        const Checkpoint& state) {
-  const std::string path = SegmentPath(number);
-  PARLEY_ASSIGN_OR_RETURN(file_, env_->NewWritableFile(path));
-  active_number_ = number;
-  writer_ = std::make_unique<log::Writer>(file_.get(), 0);
+absl::StatusOr<std::unique_ptr<WritableFile>> DurableStore::NewSegmentFile(
+    const std::string& path) {
+  PARLEY_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> file,
+                          env_->NewWritableFile(path));
   if (options_.preallocation != Preallocation::kNone) {
     // A segment outgrows this by at most one batch; that tail just grows.
     PARLEY_RETURN_IF_ERROR(
-        file_->Preallocate(options_.segment_bytes,
-                           options_.preallocation == Preallocation::kZeroFill));
+        file->Preallocate(options_.segment_bytes,
+                          options_.preallocation == Preallocation::kZeroFill));
   }
+  return file;
+}
+
+absl::Status DurableStore::StartSegment(uint64_t number,
+                                        const Checkpoint& state) {
+  const std::string path = SegmentPath(number);
+  if (std::unique_ptr<WritableFile> prepared = TakePrepared();
+      prepared != nullptr) {
+    // Until the SyncDir below, a crash leaves the prepared name or none
+    // (recovery deletes the first; the second is a segment never begun).
+    PARLEY_RETURN_IF_ERROR(env_->RenameFile(PreparedPath(), path));
+    file_ = std::move(prepared);
+  } else {
+    PARLEY_ASSIGN_OR_RETURN(file_, NewSegmentFile(path));
+  }
+  active_number_ = number;
+  writer_ = std::make_unique<log::Writer>(file_.get(), 0);
   PARLEY_RETURN_IF_ERROR(writer_->AddRecord(EncodeMeta(state)));
   PARLEY_RETURN_IF_ERROR(file_->Sync());
   PARLEY_RETURN_IF_ERROR(env_->SyncDir(dir_));
   PARLEY_ASSIGN_OR_RETURN(std::unique_ptr<RandomAccessFile> reader,
                           env_->NewRandomAccessFile(path));
   new_segment_reader_ = std::move(reader);
+  PrepareNext();
   return absl::OkStatus();
 }
 
@@ -349,10 +371,61 @@ void DurableStore::CollectObsolete(std::vector<std::string>* obsolete) {
   }
 }
 
-void DurableStore::RemoveFiles(const std::vector<std::string>& paths) {
-  // A failed delete only leaves acked messages behind: on the next Open
-  // they are below acked_through or are resent and deduplicated by the peer.
-  for (const std::string& path : paths) (void)env_->RemoveFile(path);
+void DurableStore::RemoveFiles(std::vector<std::string> paths) {
+  if (paths.empty()) return;
+  util::MutexLock lock(&house_mu_);
+  to_remove_.insert(to_remove_.end(), std::make_move_iterator(paths.begin()),
+                    std::make_move_iterator(paths.end()));
+  house_cv_.Signal();
+}
+
+std::unique_ptr<WritableFile> DurableStore::TakePrepared() {
+  util::MutexLock lock(&house_mu_);
+  return std::move(prepared_);
+}
+
+void DurableStore::PrepareNext() {
+  util::MutexLock lock(&house_mu_);
+  prepare_ = true;
+  house_cv_.Signal();
+}
+
+void DurableStore::HousekeepingLoop() {
+  house_mu_.Lock();
+  for (;;) {
+    auto work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(house_mu_) {
+      return house_stopping_ || !to_remove_.empty() ||
+             (prepare_ && prepared_ == nullptr);
+    };
+    house_cv_.Wait(&house_mu_, work);
+    if (!to_remove_.empty()) {
+      std::vector<std::string> paths = std::move(to_remove_);
+      to_remove_.clear();
+      house_mu_.Unlock();
+      // A failed delete only leaves acked messages behind: on the next Open
+      // they are below acked_through or are resent and deduplicated by the
+      // peer.
+      for (const std::string& path : paths) (void)env_->RemoveFile(path);
+      house_mu_.Lock();
+    } else if (house_stopping_) {
+      break;
+    } else {
+      prepare_ = false;
+      house_mu_.Unlock();
+      // A failure leaves the next segment to be made where it starts,
+      // which then reports the error.
+      absl::StatusOr<std::unique_ptr<WritableFile>> file =
+          NewSegmentFile(PreparedPath());
+      house_mu_.Lock();
+      if (file.ok()) prepared_ = *std::move(file);
+    }
+  }
+  std::unique_ptr<WritableFile> unused = std::move(prepared_);
+  house_mu_.Unlock();
+  if (unused != nullptr) {
+    (void)unused->Close();
+    (void)env_->RemoveFile(PreparedPath());
+  }
 }
 
 absl::StatusOr<uint64_t> DurableStore::Append(const MessageRef& message) {
@@ -466,6 +539,13 @@ absl::Status DurableStore::Close() {
     absl::Status c = file_->Close();
     if (s.ok()) s = c;
   }
+  {
+    util::MutexLock lock(&house_mu_);
+    house_stopping_ = true;
+    house_cv_.Signal();
+  }
+  // Deletes what is obsolete, and the prepared file, first.
+  if (house_thread_.joinable()) house_thread_.join();
   lock_.reset();
   return s;
 }

@@ -62,6 +62,10 @@ namespace parley::store {
 // The public enum (parley/options.h), so a client's option passes through.
 using SyncPolicy = ::parley::SyncPolicy;
 
+// The next segment's file while the housekeeping thread prepares it, in
+// the store's directory; renamed to the segment's name when it starts.
+inline constexpr char kPreparedSegmentName[] = "next-segment.tmp";
+
 // How new segments reserve their space (see WritableFile::Preallocate).
 enum class Preallocation { kZeroFill, kFallocate, kNone };
 
@@ -181,9 +185,25 @@ class DurableStore : public MessageStore {
   void PopAcked(uint64_t through) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CollectObsolete(std::vector<std::string>* obsolete)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void RemoveFiles(const std::vector<std::string>& paths);
+  // Hands `paths` to the housekeeping thread to delete.
+  void RemoveFiles(std::vector<std::string> paths);
+  // A new segment file at `path`, preallocated as the options say.
+  absl::StatusOr<std::unique_ptr<WritableFile>> NewSegmentFile(
+      const std::string& path);
+  // The file the housekeeping thread prepared for the next segment, at
+  // PreparedPath(); null if none is ready.
+  std::unique_ptr<WritableFile> TakePrepared();
+  // Asks the housekeeping thread to prepare the next segment's file (once
+  // the last one prepared was taken and renamed).
+  void PrepareNext();
+  // The housekeeping thread: deletes obsolete segments and prepares the
+  // next segment's file while the active one fills, so that neither a
+  // writer that starts a segment nor the thread that marks acks (the
+  // transport's I/O thread) waits for that disk work.
+  void HousekeepingLoop();
   void SyncLoop();
   std::string SegmentPath(uint64_t number) const;
+  std::string PreparedPath() const;
 
   Env* const env_;
   const std::string dir_;
@@ -222,6 +242,17 @@ class DurableStore : public MessageStore {
   std::deque<IndexEntry> index_ ABSL_GUARDED_BY(mu_);
   std::deque<Segment> segments_ ABSL_GUARDED_BY(mu_);
   std::thread sync_thread_;
+
+  // The housekeeping thread's work. house_mu_ may be taken under mu_,
+  // never the other way round.
+  util::Mutex house_mu_;
+  util::CondVar house_cv_;
+  std::vector<std::string> to_remove_ ABSL_GUARDED_BY(house_mu_);
+  bool prepare_ ABSL_GUARDED_BY(house_mu_) = false;  // asked, not yet begun
+  // Created, preallocated and synced at PreparedPath(), not yet a segment.
+  std::unique_ptr<WritableFile> prepared_ ABSL_GUARDED_BY(house_mu_);
+  bool house_stopping_ ABSL_GUARDED_BY(house_mu_) = false;
+  std::thread house_thread_;
 };
 
 }  // namespace parley::store

@@ -184,6 +184,12 @@ absl::StatusOr<std::unique_ptr<DurableStore>> DurableStore::Open(
   std::sort(numbers.begin(), numbers.end());
 
   std::vector<std::string> obsolete;
+  // Prepared for a segment that did not start before the last Close (or
+  // crash): never part of the log.
+  if (std::find(names.begin(), names.end(), kPreparedSegmentName) !=
+      names.end()) {
+    obsolete.push_back(store->PreparedPath());
+  }
   {
     util::MutexLock lock(&store->mu_);
     Recovery recovery(store.get());
@@ -215,7 +221,9 @@ absl::StatusOr<std::unique_ptr<DurableStore>> DurableStore::Open(
     store->queued_next_seq_ = store->state_.next_seq;
     store->CollectObsolete(&obsolete);
   }
-  store->RemoveFiles(obsolete);
+  store->RemoveFiles(std::move(obsolete));
+  store->house_thread_ =
+      std::thread([s = store.get()] { s->HousekeepingLoop(); });
   if (options.sync == SyncPolicy::kInterval) {
     store->sync_thread_ = std::thread([s = store.get()] { s->SyncLoop(); });
   }

@@ -2,7 +2,10 @@
 // DurableStore's own promises: reopen, segments, lock, file modes.
 #include "runtime/store/durable_store.h"
 
+#include <algorithm>
 #include <atomic>
+#include <filesystem>
+#include <functional>
 #include <memory>
 #include <numeric>
 #include <thread>
@@ -19,8 +22,10 @@ namespace {
 
 using testing::Msg;
 using testing::Pending;
+using testing::ReadFileOrDie;
 using testing::Seqs;
 using testing::TestDir;
+using testing::WriteFileOrDie;
 
 DurableStoreOptions SmallOptions() {
   DurableStoreOptions o;
@@ -109,6 +114,94 @@ class GatedEnv : public EnvWrapper {
   util::CondVar changed_;  // open_ or held_
   bool open_ ABSL_GUARDED_BY(mu_) = true;
   bool held_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// An Env that shows its tests what the store's housekeeping thread did:
+// each file created, preallocated, renamed or removed, as a line of log()
+// ("new F", "preallocated F", "rename F G", "remove F"; F, G file names).
+class WatchedEnv : public EnvWrapper {
+ public:
+  using Log = std::vector<std::string>;
+  WatchedEnv() : EnvWrapper(Env::Default()) {}
+
+  // Waits (bounded) until `done(log)` holds, checked after every call.
+  bool WaitFor(const std::function<bool(const Log&)>& done,
+               absl::Duration timeout) {
+    util::MutexLock lock(&mu_);
+    auto ready = [&]()
+                     ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return done(log_); };
+    return changed_.WaitFor(&mu_, timeout, ready);
+  }
+  // Waits (bounded) until `line` was logged `times` times.
+  bool WaitForLine(const std::string& line, int times, absl::Duration timeout) {
+    return WaitFor(
+        [&](const Log& log) {
+          return std::count(log.begin(), log.end(), line) >= times;
+        },
+        timeout);
+  }
+  Log log() const {
+    util::MutexLock lock(&mu_);
+    return log_;
+  }
+
+  absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(
+      const std::string& path) override {
+    absl::StatusOr<std::unique_ptr<WritableFile>> file =
+        target()->NewWritableFile(path);
+    if (!file.ok()) return file;
+    Add("new " + Name(path));
+    return std::unique_ptr<WritableFile>(
+        std::make_unique<File>(this, Name(path), std::move(*file)));
+  }
+  absl::Status RenameFile(const std::string& from,
+                          const std::string& to) override {
+    absl::Status s = target()->RenameFile(from, to);
+    if (s.ok()) Add("rename " + Name(from) + " " + Name(to));
+    return s;
+  }
+  absl::Status RemoveFile(const std::string& path) override {
+    absl::Status s = target()->RemoveFile(path);
+    if (s.ok()) Add("remove " + Name(path));
+    return s;
+  }
+
+ private:
+  class File : public WritableFile {
+   public:
+    File(WatchedEnv* env, std::string name, std::unique_ptr<WritableFile> base)
+        : env_(env), name_(std::move(name)), base_(std::move(base)) {}
+    absl::Status Append(absl::string_view data) override {
+      return base_->Append(data);
+    }
+    absl::Status Flush() override { return base_->Flush(); }
+    absl::Status Sync() override { return base_->Sync(); }
+    absl::Status Preallocate(uint64_t size, bool zero_fill) override {
+      absl::Status s = base_->Preallocate(size, zero_fill);
+      if (s.ok()) env_->Add("preallocated " + name_);
+      return s;
+    }
+    absl::Status Close() override { return base_->Close(); }
+    uint64_t MappedRoom() const override { return base_->MappedRoom(); }
+
+   private:
+    WatchedEnv* const env_;
+    const std::string name_;
+    const std::unique_ptr<WritableFile> base_;
+  };
+
+  static std::string Name(const std::string& path) {
+    return std::filesystem::path(path).filename().string();
+  }
+  void Add(std::string line) {
+    util::MutexLock lock(&mu_);
+    log_.push_back(std::move(line));
+    changed_.SignalAll();
+  }
+
+  mutable util::Mutex mu_;
+  util::CondVar changed_;  // log_ grew
+  Log log_ ABSL_GUARDED_BY(mu_);
 };
 
 class ContractTest : public ::testing::TestWithParam<bool> {
@@ -263,7 +356,10 @@ TEST(DurableStoreTest, ReopenRecoversPendingMetaAndNextSeq) {
 TEST(DurableStoreTest, FullyAckedSegmentsAreDeletedAndStateCarriedForward) {
   TestDir dir;
   {
-    auto store = OpenOrDie(dir.path());
+    WatchedEnv env;
+    auto opened = DurableStore::Open(&env, dir.path(), SmallOptions());
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    std::unique_ptr<DurableStore> store = *std::move(opened);
     ASSERT_TRUE(store->SaveMeta({"sid", 3}).ok());
     for (uint64_t seq = 1; seq <= 2000; ++seq) {
       ASSERT_TRUE(store->Append(Msg(seq)).ok());
@@ -272,7 +368,11 @@ TEST(DurableStoreTest, FullyAckedSegmentsAreDeletedAndStateCarriedForward) {
     ASSERT_GT(before, 3u);
     ASSERT_TRUE(store->MarkAcked(1990).ok());
     ASSERT_TRUE(store->Append(Msg(2001)).ok());
-    EXPECT_LE(dir.Segments().size(), 2u);
+    // Deleted by the housekeeping thread, while the store is open.
+    EXPECT_TRUE(env.WaitFor(
+        [&](const WatchedEnv::Log&) { return dir.Segments().size() <= 2; },
+        absl::Seconds(10)))
+        << dir.Segments().size() << " segments left";
   }
   auto store = OpenOrDie(dir.path());
   EXPECT_EQ(store->meta().session_id, "sid");
@@ -280,6 +380,66 @@ TEST(DurableStoreTest, FullyAckedSegmentsAreDeletedAndStateCarriedForward) {
   EXPECT_EQ(store->next_seq(), 2002u);
   EXPECT_EQ(Seqs(Pending(*store)).front(), 1991u);
   EXPECT_EQ(store->pending_count(), 11u);
+}
+
+DurableStoreOptions PreparedOptions() {
+  DurableStoreOptions o = SmallOptions();
+  o.preallocation = Preallocation::kZeroFill;
+  return o;
+}
+
+TEST(DurableStoreTest, NextSegmentIsPreparedAheadAndRenamedWhenItStarts) {
+  TestDir dir;
+  WatchedEnv env;
+  auto opened = DurableStore::Open(&env, dir.path(), PreparedOptions());
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  std::unique_ptr<DurableStore> store = *std::move(opened);
+  const absl::Duration kWait = absl::Seconds(10);
+  ASSERT_TRUE(env.WaitForLine("preallocated next-segment.tmp", 1, kWait));
+  uint64_t seq = 1;
+  while (store->segment_numbers().back() < 2) {
+    ASSERT_TRUE(store->Append(Msg(seq++)).ok());
+    ASSERT_LT(seq, 10000u) << "no second segment";
+  }
+  WatchedEnv::Log log = env.log();
+  EXPECT_NE(
+      std::find(log.begin(), log.end(), "rename next-segment.tmp 000002.log"),
+      log.end());
+  EXPECT_EQ(std::find(log.begin(), log.end(), "new 000002.log"), log.end());
+  // The one after is prepared at once; Close deletes it.
+  ASSERT_TRUE(env.WaitForLine("preallocated next-segment.tmp", 2, kWait));
+  ASSERT_TRUE(store->Close().ok());
+  EXPECT_TRUE(env.WaitForLine("remove next-segment.tmp", 1, kWait));
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/next-segment.tmp"));
+  // What was appended is all there.
+  store = OpenOrDie(dir.path(), PreparedOptions());
+  EXPECT_EQ(store->pending_count(), seq - 1);
+}
+
+TEST(DurableStoreTest, APreparedFileLeftByACrashIsNotPartOfTheLog) {
+  TestDir dir;
+  {
+    auto store = OpenOrDie(dir.path(), PreparedOptions());
+    ASSERT_TRUE(store->Append(Msg(1)).ok());
+  }
+  // As if the process died while preparing: a file of anything.
+  WriteFileOrDie(dir.path() + "/next-segment.tmp", std::string(5000, 'x'));
+  WatchedEnv env;
+  auto opened = DurableStore::Open(&env, dir.path(), PreparedOptions());
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  std::unique_ptr<DurableStore> store = *std::move(opened);
+  EXPECT_EQ(Seqs(Pending(*store)), (std::vector<uint64_t>{1}));
+  // Deleted, then prepared afresh.
+  ASSERT_TRUE(env.WaitFor(
+      [](const WatchedEnv::Log& log) {
+        auto removed =
+            std::find(log.begin(), log.end(), "remove next-segment.tmp");
+        return std::find(removed, log.end(), "preallocated next-segment.tmp") !=
+               log.end();
+      },
+      absl::Seconds(10)));
+  EXPECT_EQ(ReadFileOrDie(dir.path() + "/next-segment.tmp"),
+            std::string(PreparedOptions().segment_bytes, '\0'));
 }
 
 TEST(DurableStoreTest, AckDuringAnotherCallersWriteReturnsAtOnceAndIsWritten) {

@@ -48,16 +48,16 @@ absl::Status ZeroAndCut(const std::string& path, uint64_t from, uint64_t to,
 
 class FaultInjectionEnv::File : public WritableFile {
  public:
-  File(FaultInjectionEnv* env, std::string path,
+  File(FaultInjectionEnv* env, std::shared_ptr<FileState> state,
        std::unique_ptr<WritableFile> target)
-      : env_(env), path_(std::move(path)), target_(std::move(target)) {}
+      : env_(env), state_(std::move(state)), target_(std::move(target)) {}
 
   absl::Status Append(absl::string_view data) override {
     util::MutexLock lock(&env_->mu_);
     if (!env_->write_error_.ok()) return env_->write_error_;
     if (!env_->active_) return absl::OkStatus();
     absl::Status s = target_->Append(data);
-    if (s.ok()) env_->files_[path_].pos += data.size();
+    if (s.ok()) state_->pos += data.size();
     return s;
   }
 
@@ -74,8 +74,7 @@ class FaultInjectionEnv::File : public WritableFile {
     if (!env_->active_) return absl::OkStatus();
     absl::Status s = target_->Sync();
     if (s.ok()) {
-      FileState& f = env_->files_[path_];
-      f.synced = f.pos;
+      state_->synced = state_->pos;
       ++env_->sync_count_;
       env_->synced_.SignalAll();
     }
@@ -88,9 +87,8 @@ class FaultInjectionEnv::File : public WritableFile {
     if (!env_->active_) return absl::OkStatus();
     absl::Status s = target_->Preallocate(size, zero_fill);
     if (s.ok()) {
-      FileState& f = env_->files_[path_];
-      f.preallocated = std::max(f.preallocated, size);
-      f.synced = f.pos;  // Preallocate syncs.
+      state_->preallocated = std::max(state_->preallocated, size);
+      state_->synced = state_->pos;  // Preallocate syncs.
     }
     return s;
   }
@@ -104,7 +102,7 @@ class FaultInjectionEnv::File : public WritableFile {
 
  private:
   FaultInjectionEnv* const env_;
-  const std::string path_;
+  const std::shared_ptr<FileState> state_;  // guarded by env_->mu_
   const std::unique_ptr<WritableFile> target_;
 };
 
@@ -145,7 +143,7 @@ absl::Status FaultInjectionEnv::DropUnsyncedData() {
   util::MutexLock lock(&mu_);
   for (auto it = files_.begin(); it != files_.end();) {
     const std::string& path = it->first;
-    const FileState& f = it->second;
+    const FileState& f = *it->second;
     if (f.created_unsynced) {
       (void)target()->RemoveFile(path);
       it = files_.erase(it);
@@ -157,7 +155,7 @@ absl::Status FaultInjectionEnv::DropUnsyncedData() {
                      std::max(f.synced, f.preallocated));
       if (!s.ok()) return s;
     }
-    it->second.pos = it->second.synced;
+    it->second->pos = it->second->synced;
     ++it;
   }
   return absl::OkStatus();
@@ -170,10 +168,11 @@ FaultInjectionEnv::NewWritableFile(const std::string& path) {
       target()->NewWritableFile(path);
   if (!file.ok()) return file.status();
   util::MutexLock lock(&mu_);
-  FileState& f = files_[path];
-  f = FileState();
-  f.created_unsynced = !existed;
-  return std::unique_ptr<WritableFile>(new File(this, path, std::move(*file)));
+  auto state = std::make_shared<FileState>();
+  state->created_unsynced = !existed;
+  files_[path] = state;
+  return std::unique_ptr<WritableFile>(
+      new File(this, std::move(state), std::move(*file)));
 }
 
 absl::StatusOr<std::unique_ptr<WritableFile>>
@@ -184,16 +183,34 @@ FaultInjectionEnv::NewAppendableFile(const std::string& path) {
       target()->NewAppendableFile(path);
   if (!file.ok()) return file.status();
   util::MutexLock lock(&mu_);
-  FileState& f = files_[path];
-  f.pos = f.synced = *size;  // What is there already counts as durable.
-  f.preallocated = 0;
-  return std::unique_ptr<WritableFile>(new File(this, path, std::move(*file)));
+  std::shared_ptr<FileState>& state = files_[path];
+  if (state == nullptr) state = std::make_shared<FileState>();
+  state->pos = state->synced = *size;  // What is there counts as durable.
+  state->preallocated = 0;
+  return std::unique_ptr<WritableFile>(new File(this, state, std::move(*file)));
 }
 
 absl::Status FaultInjectionEnv::RemoveFile(const std::string& path) {
   absl::Status s = target()->RemoveFile(path);
   util::MutexLock lock(&mu_);
   files_.erase(path);
+  return s;
+}
+
+absl::Status FaultInjectionEnv::RenameFile(const std::string& from,
+                                           const std::string& to) {
+  absl::Status s = target()->RenameFile(from, to);
+  if (!s.ok()) return s;
+  util::MutexLock lock(&mu_);
+  std::shared_ptr<FileState> state;
+  if (auto it = files_.find(from); it != files_.end()) {
+    state = std::move(it->second);
+    files_.erase(it);
+  } else {  // Not written through this Env: what it holds is durable.
+    state = std::make_shared<FileState>();
+  }
+  state->created_unsynced = true;
+  files_[to] = std::move(state);
   return s;
 }
 
@@ -204,8 +221,8 @@ absl::Status FaultInjectionEnv::TruncateFile(const std::string& path,
   auto it = files_.find(path);
   if (s.ok() && it != files_.end()) {
     // Treated as durable (recovery syncs the file right after).
-    it->second.pos = it->second.synced = size;
-    it->second.preallocated = std::min(it->second.preallocated, size);
+    it->second->pos = it->second->synced = size;
+    it->second->preallocated = std::min(it->second->preallocated, size);
   }
   return s;
 }
@@ -216,7 +233,7 @@ absl::Status FaultInjectionEnv::SyncDir(const std::string& dir) {
     if (!sync_error_.ok()) return sync_error_;
     if (!active_) return absl::OkStatus();
     for (auto& [path, f] : files_) {
-      if (DirOf(path) == dir) f.created_unsynced = false;
+      if (DirOf(path) == dir) f->created_unsynced = false;
     }
   }
   return target()->SyncDir(dir);

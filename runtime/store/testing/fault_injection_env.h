@@ -59,6 +59,11 @@ class FaultInjectionEnv : public EnvWrapper {
   absl::StatusOr<std::unique_ptr<WritableFile>> NewAppendableFile(
       const std::string& path) override;
   absl::Status RemoveFile(const std::string& path) override;
+  // The file keeps what it had synced; like a created one, it exists under
+  // `to` after a crash only once SyncDir made the rename durable (else
+  // under neither name).
+  absl::Status RenameFile(const std::string& from,
+                          const std::string& to) override;
   absl::Status TruncateFile(const std::string& path, uint64_t size) override;
   absl::Status SyncDir(const std::string& dir) override;
 
@@ -75,7 +80,8 @@ class FaultInjectionEnv : public EnvWrapper {
   // not instrumented), so the store's tests run clean under TSan.
   mutable util::Mutex mu_;
   util::CondVar synced_;  // sync_count_ grew
-  std::map<std::string, FileState> files_ ABSL_GUARDED_BY(mu_);
+  // By path; an open File holds its own state, which a rename moves.
+  std::map<std::string, std::shared_ptr<FileState>> files_ ABSL_GUARDED_BY(mu_);
   absl::Status write_error_ ABSL_GUARDED_BY(mu_);
   absl::Status sync_error_ ABSL_GUARDED_BY(mu_);
   bool active_ ABSL_GUARDED_BY(mu_) = true;
