@@ -104,10 +104,12 @@ class Server::Impl {
   }
 
   void Stop() {
+    transport::WsServer* ws;
     {
       util::MutexLock lock(&mu_);
       if (ws_ == nullptr || stopped_) return;
       stopped_ = true;
+      ws = ws_.get();  // set once by Start; kept until ~Impl
     }
     // Not under mu_: handlers on the loop thread may call port().
     loop_->RunAndWait([this] {
@@ -116,7 +118,7 @@ class Server::Impl {
       }
       sessions_.clear();
     });
-    ws_->Stop();
+    ws->Stop();
     loop_->RunAndWait([this] {
       if (options_.on_event != nullptr) {
         options_.on_event(transport::MakeEvent(EventType::kStopped));

@@ -83,7 +83,12 @@ bool CallTally::AwaitFirst(int64_t n, absl::Duration timeout) {
 }
 
 bool CallTally::AwaitAll(absl::Duration timeout) {
-  return AwaitFirst(static_cast<int64_t>(runs_.size()), timeout);
+  int64_t all;
+  {
+    util::MutexLock lock(&mu_);
+    all = static_cast<int64_t>(runs_.size());
+  }
+  return AwaitFirst(all, timeout);
 }
 
 int CallTally::runs(int64_t index) {
