@@ -412,10 +412,12 @@ void DurableStore::HousekeepingLoop() {
     } else {
       prepare_ = false;
       house_mu_.Unlock();
-      // A failure leaves the next segment to be made where it starts,
-      // which then reports the error.
       absl::StatusOr<std::unique_ptr<WritableFile>> file =
           NewSegmentFile(PreparedPath());
+      // A failure (a full disk, say) leaves the next segment to be made
+      // where it starts, which then reports the error; what was made of
+      // this file goes, so as not to hold space the disk lacks.
+      if (!file.ok()) (void)env_->RemoveFile(PreparedPath());
       house_mu_.Lock();
       if (file.ok()) prepared_ = *std::move(file);
     }

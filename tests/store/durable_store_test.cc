@@ -144,6 +144,11 @@ class WatchedEnv : public EnvWrapper {
     util::MutexLock lock(&mu_);
     return log_;
   }
+  // While set, preallocating a file named `name` fails (a full disk).
+  void FailPreallocate(std::string name) {
+    util::MutexLock lock(&mu_);
+    fail_preallocate_ = std::move(name);
+  }
 
   absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(
       const std::string& path) override {
@@ -177,6 +182,9 @@ class WatchedEnv : public EnvWrapper {
     absl::Status Flush() override { return base_->Flush(); }
     absl::Status Sync() override { return base_->Sync(); }
     absl::Status Preallocate(uint64_t size, bool zero_fill) override {
+      if (env_->Failing(name_)) {
+        return absl::ResourceExhaustedError("no space left on device");
+      }
       absl::Status s = base_->Preallocate(size, zero_fill);
       if (s.ok()) env_->Add("preallocated " + name_);
       return s;
@@ -198,10 +206,15 @@ class WatchedEnv : public EnvWrapper {
     log_.push_back(std::move(line));
     changed_.SignalAll();
   }
+  bool Failing(const std::string& name) {
+    util::MutexLock lock(&mu_);
+    return name == fail_preallocate_;
+  }
 
   mutable util::Mutex mu_;
   util::CondVar changed_;  // log_ grew
   Log log_ ABSL_GUARDED_BY(mu_);
+  std::string fail_preallocate_ ABSL_GUARDED_BY(mu_);
 };
 
 class ContractTest : public ::testing::TestWithParam<bool> {
@@ -414,6 +427,29 @@ TEST(DurableStoreTest, NextSegmentIsPreparedAheadAndRenamedWhenItStarts) {
   // What was appended is all there.
   store = OpenOrDie(dir.path(), PreparedOptions());
   EXPECT_EQ(store->pending_count(), seq - 1);
+}
+
+TEST(DurableStoreTest,
+     AFailedPreparationLeavesNoFileAndTheSegmentIsMadeInPlace) {
+  TestDir dir;
+  WatchedEnv env;
+  env.FailPreallocate("next-segment.tmp");
+  auto opened = DurableStore::Open(&env, dir.path(), PreparedOptions());
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  std::unique_ptr<DurableStore> store = *std::move(opened);
+  const absl::Duration kWait = absl::Seconds(10);
+  // Tried, failed, and what it had created is gone.
+  ASSERT_TRUE(env.WaitForLine("remove next-segment.tmp", 1, kWait));
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/next-segment.tmp"));
+  uint64_t seq = 1;
+  while (store->segment_numbers().back() < 2) {
+    ASSERT_TRUE(store->Append(Msg(seq++)).ok());
+    ASSERT_LT(seq, 10000u) << "no second segment";
+  }
+  WatchedEnv::Log log = env.log();
+  EXPECT_NE(std::find(log.begin(), log.end(), "new 000002.log"), log.end());
+  EXPECT_NE(std::find(log.begin(), log.end(), "preallocated 000002.log"),
+            log.end());
 }
 
 TEST(DurableStoreTest, APreparedFileLeftByACrashIsNotPartOfTheLog) {
