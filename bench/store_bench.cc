@@ -1,16 +1,20 @@
-// store_bench: appends/s of the durable store under each sync policy, the
-// disk's own fdatasync rate, and the reopen time of a million pending
-// messages. Prints a table. Run from a Release build:
+// store_bench: appends/s of the durable store under each sync policy, one
+// writer's append latency (median to slowest), the disk's own fdatasync
+// rate, and the reopen time of a million pending messages. Prints tables.
+// Run from a Release build:
 //
 //   store_bench [dir]   (default: ./store_bench_data, removed afterwards)
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -73,9 +77,9 @@ const char* PolicyName(SyncPolicy p) {
   return "?";
 }
 
-// Appends for about `budget`, from `threads` threads; returns appends/s.
-double AppendRate(const std::string& dir, SyncPolicy policy, int threads,
-                  size_t payload, absl::Duration budget) {
+// A store under `policy` in `dir`, emptied first; exits on failure.
+std::unique_ptr<DurableStore> OpenEmpty(const std::string& dir,
+                                        SyncPolicy policy) {
   std::filesystem::remove_all(dir);
   DurableStoreOptions o;
   o.sync = policy;
@@ -85,6 +89,13 @@ double AppendRate(const std::string& dir, SyncPolicy policy, int threads,
     std::fprintf(stderr, "open: %s\n", store.status().ToString().c_str());
     std::exit(1);
   }
+  return *std::move(store);
+}
+
+// Appends for about `budget`, from `threads` threads; returns appends/s.
+double AppendRate(const std::string& dir, SyncPolicy policy, int threads,
+                  size_t payload, absl::Duration budget) {
+  std::unique_ptr<DurableStore> store = OpenEmpty(dir, policy);
   std::atomic<long> appended{0};
   absl::Time deadline = absl::Now() + budget;
   absl::Time start = absl::Now();
@@ -94,20 +105,52 @@ double AppendRate(const std::string& dir, SyncPolicy policy, int threads,
       StoredMessage m{0, "bench.Svc/Put", std::string(payload, 'p'), 0, false};
       while (absl::Now() < deadline) {
         for (int i = 0; i < 64; ++i) {
-          if (!(*store)->Append(m).ok()) std::abort();
+          if (!store->Append(m).ok()) std::abort();
           ++appended;
         }
         // Keep the store from filling: ack all but the last few.
-        uint64_t next = (*store)->next_seq();
-        if (next > 1000) (void)(*store)->MarkAcked(next - 1000);
+        uint64_t next = store->next_seq();
+        if (next > 1000) (void)store->MarkAcked(next - 1000);
       }
     });
   }
   for (auto& w : workers) w.join();
   double secs = absl::ToDoubleSeconds(absl::Now() - start);
-  store->reset();
+  store.reset();
   std::filesystem::remove_all(dir);
   return appended / secs;
+}
+
+// One thread's appends for about `budget`, each timed; prints the median,
+// p99, p99.9 and the slowest in µs: what a send waits for the buffer,
+// including the appends that start a new segment.
+void AppendLatency(const std::string& dir, SyncPolicy policy, size_t payload,
+                   absl::Duration budget) {
+  std::unique_ptr<DurableStore> store = OpenEmpty(dir, policy);
+  StoredMessage m{0, "bench.Svc/Put", std::string(payload, 'p'), 0, false};
+  std::vector<int64_t> nanos;
+  nanos.reserve(1 << 22);
+  const absl::Time deadline = absl::Now() + budget;
+  while (absl::Now() < deadline) {
+    for (int i = 0; i < 64; ++i) {
+      const int64_t start = absl::GetCurrentTimeNanos();
+      if (!store->Append(m).ok()) std::abort();
+      nanos.push_back(absl::GetCurrentTimeNanos() - start);
+    }
+    uint64_t next = store->next_seq();
+    if (next > 1000) (void)store->MarkAcked(next - 1000);
+  }
+  store.reset();
+  std::filesystem::remove_all(dir);
+  std::sort(nanos.begin(), nanos.end());
+  auto at = [&](double q) {
+    return nanos[std::min(nanos.size() - 1,
+                          static_cast<size_t>(q * nanos.size()))] /
+           1e3;
+  };
+  std::printf("%-16s %8zu %10.2f %10.2f %10.1f %10.0f %10zu\n",
+              PolicyName(policy), payload, at(0.5), at(0.99), at(0.999),
+              nanos.back() / 1e3, nanos.size());
 }
 
 }  // namespace
@@ -175,6 +218,14 @@ int main(int argc, char** argv) {
       std::printf("%-16s %8d %8zu %14.0f %12.1f\n", PolicyName(c.p), c.threads,
                   payload, rate, rate * payload / 1e6);
     }
+  }
+
+  std::printf("\none writer's append latency, µs (1 s per row)\n");
+  std::printf("%-16s %8s %10s %10s %10s %10s %10s\n", "policy", "payload",
+              "p50", "p99", "p99.9", "max", "appends");
+  for (SyncPolicy p :
+       {SyncPolicy::kEveryWrite, SyncPolicy::kInterval, SyncPolicy::kNever}) {
+    AppendLatency(dir + "/l", p, 64, absl::Seconds(1));
   }
 
   // Reopen with a million pending 64 B messages.
