@@ -35,9 +35,10 @@ DurableStoreOptions SmallOptions() {
   return o;
 }
 
-std::unique_ptr<DurableStore> OpenOrDie(
-    const std::string& dir, DurableStoreOptions o = SmallOptions()) {
-  auto store = DurableStore::Open(Env::Default(), dir, o);
+std::unique_ptr<DurableStore> OpenOrDie(const std::string& dir,
+                                        DurableStoreOptions o = SmallOptions(),
+                                        Env* env = Env::Default()) {
+  auto store = DurableStore::Open(env, dir, o);
   EXPECT_TRUE(store.ok()) << store.status();
   return store.ok() ? std::move(*store) : nullptr;
 }
@@ -370,9 +371,9 @@ TEST(DurableStoreTest, FullyAckedSegmentsAreDeletedAndStateCarriedForward) {
   TestDir dir;
   {
     WatchedEnv env;
-    auto opened = DurableStore::Open(&env, dir.path(), SmallOptions());
-    ASSERT_TRUE(opened.ok()) << opened.status();
-    std::unique_ptr<DurableStore> store = *std::move(opened);
+    std::unique_ptr<DurableStore> store =
+        OpenOrDie(dir.path(), SmallOptions(), &env);
+    ASSERT_NE(store, nullptr);
     ASSERT_TRUE(store->SaveMeta({"sid", 3}).ok());
     for (uint64_t seq = 1; seq <= 2000; ++seq) {
       ASSERT_TRUE(store->Append(Msg(seq)).ok());
@@ -404,9 +405,9 @@ DurableStoreOptions PreparedOptions() {
 TEST(DurableStoreTest, NextSegmentIsPreparedAheadAndRenamedWhenItStarts) {
   TestDir dir;
   WatchedEnv env;
-  auto opened = DurableStore::Open(&env, dir.path(), PreparedOptions());
-  ASSERT_TRUE(opened.ok()) << opened.status();
-  std::unique_ptr<DurableStore> store = *std::move(opened);
+  std::unique_ptr<DurableStore> store =
+      OpenOrDie(dir.path(), PreparedOptions(), &env);
+  ASSERT_NE(store, nullptr);
   const absl::Duration kWait = absl::Seconds(10);
   ASSERT_TRUE(env.WaitForLine("preallocated next-segment.tmp", 1, kWait));
   uint64_t seq = 1;
@@ -434,9 +435,9 @@ TEST(DurableStoreTest,
   TestDir dir;
   WatchedEnv env;
   env.FailPreallocate("next-segment.tmp");
-  auto opened = DurableStore::Open(&env, dir.path(), PreparedOptions());
-  ASSERT_TRUE(opened.ok()) << opened.status();
-  std::unique_ptr<DurableStore> store = *std::move(opened);
+  std::unique_ptr<DurableStore> store =
+      OpenOrDie(dir.path(), PreparedOptions(), &env);
+  ASSERT_NE(store, nullptr);
   const absl::Duration kWait = absl::Seconds(10);
   // Tried, failed, and what it had created is gone.
   ASSERT_TRUE(env.WaitForLine("remove next-segment.tmp", 1, kWait));
@@ -461,9 +462,9 @@ TEST(DurableStoreTest, APreparedFileLeftByACrashIsNotPartOfTheLog) {
   // As if the process died while preparing: a file of anything.
   WriteFileOrDie(dir.path() + "/next-segment.tmp", std::string(5000, 'x'));
   WatchedEnv env;
-  auto opened = DurableStore::Open(&env, dir.path(), PreparedOptions());
-  ASSERT_TRUE(opened.ok()) << opened.status();
-  std::unique_ptr<DurableStore> store = *std::move(opened);
+  std::unique_ptr<DurableStore> store =
+      OpenOrDie(dir.path(), PreparedOptions(), &env);
+  ASSERT_NE(store, nullptr);
   EXPECT_EQ(Seqs(Pending(*store)), (std::vector<uint64_t>{1}));
   // Deleted, then prepared afresh.
   ASSERT_TRUE(env.WaitFor(
@@ -482,9 +483,10 @@ TEST(DurableStoreTest, AckDuringAnotherCallersWriteReturnsAtOnceAndIsWritten) {
   TestDir dir;
   GatedEnv env;
   {
-    auto opened = DurableStore::Open(&env, dir.path(), SmallOptions());
-    ASSERT_TRUE(opened.ok()) << opened.status();
-    DurableStore& store = **opened;
+    std::unique_ptr<DurableStore> opened =
+        OpenOrDie(dir.path(), SmallOptions(), &env);
+    ASSERT_NE(opened, nullptr);
+    DurableStore& store = *opened;
     ASSERT_TRUE(store.Append(Msg(1)).ok());
     env.SetGateOpen(false);
     std::thread writer([&] { EXPECT_TRUE(store.Append(Msg(2)).ok()); });
@@ -538,9 +540,9 @@ TEST(DurableStoreTest, AppendNowAppendsAloneOrNotAtAll) {
   }
   TestDir dir;
   GatedEnv env;
-  auto opened = DurableStore::Open(&env, dir.path(), mapped);
-  ASSERT_TRUE(opened.ok()) << opened.status();
-  DurableStore& store = **opened;
+  std::unique_ptr<DurableStore> opened = OpenOrDie(dir.path(), mapped, &env);
+  ASSERT_NE(opened, nullptr);
+  DurableStore& store = *opened;
   env.SetGateOpen(false);
   std::thread syncer([&] { EXPECT_TRUE(store.Sync().ok()); });
   if (!env.WaitForHeldFlush(absl::Seconds(10))) {

@@ -202,6 +202,22 @@ TEST_F(RecoveryTest, EmptyNewestSegmentFileIsAnEmptyTail) {
   EXPECT_EQ(PendingAfterOpen(), (SeqList{1, 2, 3, 4, 5}));
 }
 
+TEST_F(RecoveryTest, ZeroFilledNewestSegmentIsAnEmptyTail) {
+  // A crash after the prepared next segment (zeros) was renamed into
+  // place, before its META reached the disk: the sealed older segment has
+  // it all, and the store goes on from there.
+  Fill(5);
+  ASSERT_EQ(PendingAfterOpen(), (SeqList{1, 2, 3, 4, 5}));
+  WriteFileOrDie(dir_.Segments().back(), std::string(64 << 10, '\0'));
+  {
+    auto store = Open(dir_);
+    ASSERT_TRUE(store.ok()) << store.status();
+    EXPECT_EQ(Seqs(Pending(**store)), (SeqList{1, 2, 3, 4, 5}));
+    ASSERT_TRUE((*store)->Append(Msg(6)).ok());
+  }
+  EXPECT_EQ(PendingAfterOpen(), (SeqList{1, 2, 3, 4, 5, 6}));
+}
+
 TEST_F(RecoveryTest, EmptyDirectoryAndForeignFilesOpenCleanly) {
   std::filesystem::create_directory(dir_.path());
   WriteFileOrDie(dir_.path() + "/README", "not a segment");

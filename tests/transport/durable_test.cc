@@ -5,9 +5,6 @@
 // the store can write at once (AppendNow), or with the lock let go when
 // they join a group commit or wait for a sync, and then handed to the
 // session in record order, parked if another thread's record came first.
-#include <stdlib.h>
-
-#include <filesystem>
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "parley/client.h"
 #include "parley/server.h"
+#include "tests/store/store_test_util.h"
 #include "tests/util/calc_services.h"
 #include "tests/util/exactly_once.h"
 
@@ -30,19 +28,6 @@ using testutil::OrderReport;
 using testutil::Progress;
 
 constexpr absl::Duration kWait = absl::Seconds(60);
-
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/parley-durable-XXXXXX";
-    path_ = mkdtemp(pattern);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 class ConcurrentDurable : public ::testing::TestWithParam<SyncPolicy> {};
 
@@ -69,7 +54,7 @@ TEST_P(ConcurrentDurable, EveryThreadsMessagesArriveOnceInItsOrder) {
   Server server{ServerOptions()};
   ASSERT_TRUE(server.AddService(&service).ok());
   ASSERT_TRUE(server.Start().ok());
-  TempDir dir;
+  store::testing::TestDir dir;  // a fresh directory for the buffer
   ClientOptions options;
   options.url = absl::StrCat("ws://127.0.0.1:", server.port(), "/");
   options.buffer.dir = dir.path();
