@@ -700,8 +700,8 @@ void Session::MakeShape(absl::string_view method, bool reply_wanted,
 }
 
 void Session::Accept(uint64_t id, std::shared_ptr<const MsgShape> shape,
-                     std::string payload, absl::Duration ack_within,
-                     CallDone done, absl::Time now) {
+                     std::string&& payload, absl::Duration ack_within,
+                     CallDone&& done, absl::Time now) {
   next_call_ = id + 1;
   size_t payload_bytes = payload.size();
   if (peer_window_ != 0 && !backpressured_ &&

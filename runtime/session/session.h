@@ -355,8 +355,10 @@ class Session {
   void MakeShape(absl::string_view method, bool reply_wanted,
                  absl::Duration ack_within);
   // Takes a call that passed CheckCall: queues it and admits what fits.
+  // (payload and done by rvalue reference: Call and CallStored move them
+  // on, saving a move of each per call.)
   void Accept(uint64_t id, std::shared_ptr<const MsgShape> shape,
-              std::string payload, absl::Duration ack_within, CallDone done,
+              std::string&& payload, absl::Duration ack_within, CallDone&& done,
               absl::Time now);
   // Call `id` is done for good (see Effects::calls_done_through).
   void MarkCallDone(uint64_t id);

@@ -234,9 +234,7 @@ void DurableStore::Settle(absl::Span<Op* const> batch, const absl::Status& s,
                           bool synced, bool wrote,
                           std::vector<std::string>* obsolete) {
   if (s.ok()) {
-    if (segments_.empty() || segments_.back().number != active_number_) {
-      segments_.push_back({active_number_, new_segment_reader_, 0});
-    }
+    NoteActiveSegment();
     for (Op* o : batch) Apply(o);
     dirty_ = !synced && (dirty_ || wrote);
     if (obsolete != nullptr) CollectObsolete(obsolete);
@@ -248,11 +246,41 @@ void DurableStore::Settle(absl::Span<Op* const> batch, const absl::Status& s,
   }
 }
 
-bool DurableStore::CanWriteAlone(Op* op) const {
-  Op* const batch[] = {op};
+bool DurableStore::NothingOwed() const {
   return queue_.empty() && deferred_ack_through_ <= state_.acked_through &&
          options_.sync != SyncPolicy::kEveryWrite &&
-         writer_->length() < options_.segment_bytes && FitsMapped(batch);
+         writer_->length() < options_.segment_bytes;
+}
+
+bool DurableStore::CanWriteAlone(Op* op) const {
+  Op* const batch[] = {op};
+  return NothingOwed() && FitsMapped(batch);
+}
+
+absl::optional<absl::StatusOr<uint64_t>> DurableStore::AppendInPlace(
+    const MessageRef& message) {
+  if (closed_ || !error_.ok() || !NothingOwed()) return absl::nullopt;
+  MessageRef numbered = message;
+  if (message.seq == 0) numbered.seq = queued_next_seq_;
+  if (!CheckAppendSeq(numbered.seq, queued_next_seq_).ok()) {
+    return absl::nullopt;
+  }
+  // A record in one fragment is far below kMaxRecordBytes.
+  const size_t size = StoredSize(numbered);
+  if (!HasRoomFor(size)) return absl::nullopt;
+  char* at = writer_->ReserveInPlace(size);
+  if (at == nullptr) return absl::nullopt;
+  EncodeMessageAt(numbered, at);
+  uint64_t offset;
+  if (absl::Status s = writer_->CommitInPlace(size, &offset); !s.ok()) {
+    error_ = s;
+    return s;
+  }
+  queued_next_seq_ = numbered.seq + 1;
+  NoteActiveSegment();
+  IndexMessage(numbered.seq, offset, size);
+  dirty_ = true;
+  return numbered.seq;
 }
 
 absl::Status DurableStore::WriteAlone(Op* op) {
@@ -334,12 +362,8 @@ absl::Status DurableStore::StartSegment(uint64_t number,
 void DurableStore::Apply(Op* o) {
   switch (o->kind) {
     case Op::kMessage:
-      index_.push_back({o->seq, static_cast<uint32_t>(o->offset),
-                        static_cast<uint32_t>(o->record.size())});
-      ++segments_.back().entries;
       reserved_bytes_ -= o->record.size();
-      pending_bytes_ += o->record.size();
-      state_.next_seq = o->seq + 1;
+      IndexMessage(o->seq, o->offset, o->record.size());
       break;
     case Op::kAck:
       PopAcked(o->seq);
@@ -350,6 +374,24 @@ void DurableStore::Apply(Op* o) {
     case Op::kSync:
       break;
   }
+}
+
+void DurableStore::NoteActiveSegment() {
+  if (segments_.empty() || segments_.back().number != active_number_) {
+    segments_.push_back({active_number_, new_segment_reader_, 0});
+  }
+}
+
+void DurableStore::IndexMessage(uint64_t seq, uint64_t offset, size_t size) {
+  index_.push_back(
+      {seq, static_cast<uint32_t>(offset), static_cast<uint32_t>(size)});
+  ++segments_.back().entries;
+  pending_bytes_ += size;
+  state_.next_seq = seq + 1;
+}
+
+bool DurableStore::HasRoomFor(size_t size) const {
+  return pending_bytes_ + reserved_bytes_ + size <= options_.capacity_bytes;
 }
 
 void DurableStore::PopAcked(uint64_t through) {
@@ -441,6 +483,14 @@ absl::optional<absl::StatusOr<uint64_t>> DurableStore::AppendNow(
 
 absl::optional<absl::StatusOr<uint64_t>> DurableStore::AppendMessage(
     const MessageRef& message, bool may_wait) {
+  if (options_.sync != SyncPolicy::kEveryWrite) {
+    util::MutexLock lock(&mu_);
+    if (absl::optional<absl::StatusOr<uint64_t>> appended =
+            AppendInPlace(message);
+        appended.has_value()) {
+      return appended;
+    }
+  }
   Op op(Op::kMessage);
   ThreadRecordBuffer buffer;
   // Encode outside the lock unless the seq is assigned under it.
@@ -462,8 +512,8 @@ absl::optional<absl::StatusOr<uint64_t>> DurableStore::AppendMessage(
     return absl::InvalidArgumentError(absl::StrCat(
         "message of ", op.record.size(), " bytes exceeds ", kMaxRecordBytes));
   }
-  uint64_t used = pending_bytes_ + reserved_bytes_;
-  if (used + op.record.size() > options_.capacity_bytes) {
+  if (!HasRoomFor(op.record.size())) {
+    const uint64_t used = pending_bytes_ + reserved_bytes_;
     return absl::ResourceExhaustedError(absl::StrCat(
         "store full: ", used, " of ", options_.capacity_bytes,
         " bytes pending; a message of ", op.record.size(), " does not fit"));

@@ -168,9 +168,19 @@ class DurableStore : public MessageStore {
   // the message cannot be written alone.
   absl::optional<absl::StatusOr<uint64_t>> AppendMessage(
       const MessageRef& message, bool may_wait);
-  // Whether one writer's MESSAGE `op` can be written alone: nothing
-  // queued, no sync or deferred ack owed, room in the mapped segment (the
-  // common case under kNever and kInterval).
+  // The common case under kNever and kInterval, tried first: a MESSAGE
+  // that fits whole in one fragment of the mapped segment, while nothing
+  // else is owed (NothingOwed), is encoded straight into the map, with no
+  // op, buffer or copy. Returns its seq, or the write's error; nullopt
+  // where AppendMessage's general path must take it (and report what is
+  // wrong with it, if anything).
+  absl::optional<absl::StatusOr<uint64_t>> AppendInPlace(
+      const MessageRef& message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Nothing queued, no sync or deferred ack owed, and room left in the
+  // active segment: a MESSAGE may be written without a queue or leader.
+  bool NothingOwed() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether one writer's MESSAGE `op` can be written alone: NothingOwed
+  // and room in the mapped segment.
   bool CanWriteAlone(Op* op) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Then copies it into the mapped segment at once, with no queue, leader
   // or waiter, and returns the write's status.
@@ -182,6 +192,14 @@ class DurableStore : public MessageStore {
   absl::Status StartSegment(uint64_t number, const Checkpoint& state);
   absl::Status FinishSegment();
   void Apply(Op* op) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // After a successful write: the active segment joins segments_ with its
+  // first write.
+  void NoteActiveSegment() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A MESSAGE written: its index entry and the counters.
+  void IndexMessage(uint64_t seq, uint64_t offset, size_t size)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether a record of `size` more bytes fits within capacity_bytes.
+  bool HasRoomFor(size_t size) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void PopAcked(uint64_t through) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CollectObsolete(std::vector<std::string>* obsolete)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

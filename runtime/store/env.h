@@ -47,6 +47,17 @@ class WritableFile {
   // How many more bytes Append copies into the file's own memory (the
   // map above), with no system call then or in Flush; 0 without a map.
   virtual uint64_t MappedRoom() const { return 0; }
+  // Where the next appended byte goes in the map, if MappedRoom() >= n > 0;
+  // else null. A caller may build the next n bytes there and append them
+  // with AppendInPlace(n), saving Append's copy.
+  virtual char* MappedTail(size_t n) {
+    (void)n;
+    return nullptr;
+  }
+  virtual absl::Status AppendInPlace(size_t n) {
+    (void)n;
+    return absl::FailedPreconditionError("AppendInPlace on a file not mapped");
+  }
 };
 
 // A file read front to back by one thread.

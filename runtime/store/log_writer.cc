@@ -52,16 +52,39 @@ absl::Status Writer::AddRecord(absl::string_view record, uint64_t* offset) {
   return absl::OkStatus();
 }
 
-absl::Status Writer::EmitPhysicalRecord(RecordType type, const char* data,
-                                        size_t n) {
+char* Writer::ReserveInPlace(size_t n) {
+  if (kBlockSize - block_offset_ < kHeaderSize + n) return nullptr;
+  reserved_ = dest_->MappedTail(kHeaderSize + n);
+  return reserved_ == nullptr ? nullptr : reserved_ + kHeaderSize;
+}
+
+absl::Status Writer::CommitInPlace(size_t n, uint64_t* offset) {
+  assert(reserved_ != nullptr);
+  FillHeader(reserved_, kFullType, reserved_ + kHeaderSize, n);
+  reserved_ = nullptr;
+  absl::Status s = dest_->AppendInPlace(kHeaderSize + n);
+  if (!s.ok()) return s;
+  *offset = length_;
+  block_offset_ += kHeaderSize + n;
+  length_ += kHeaderSize + n;
+  return absl::OkStatus();
+}
+
+void Writer::FillHeader(char* header, RecordType type, const char* data,
+                        size_t n) const {
   assert(n <= 0xffff);
   assert(block_offset_ + kHeaderSize + n <= kBlockSize);
   uint32_t crc = crc32c::Mask(crc32c::Extend(type_crc_[type], data, n));
-  char header[kHeaderSize];
   for (int i = 0; i < 4; ++i) header[kCrcOffset + i] = char(crc >> (8 * i));
   header[kLengthOffset] = static_cast<char>(n & 0xff);
   header[kLengthOffset + 1] = static_cast<char>(n >> 8);
   header[kTypeOffset] = static_cast<char>(type);
+}
+
+absl::Status Writer::EmitPhysicalRecord(RecordType type, const char* data,
+                                        size_t n) {
+  char header[kHeaderSize];
+  FillHeader(header, type, data, n);
   absl::Status s = dest_->Append(absl::string_view(header, kHeaderSize));
   if (s.ok() && n > 0) s = dest_->Append(absl::string_view(data, n));
   if (!s.ok()) return s;

@@ -35,15 +35,27 @@ class Writer {
   // (a torn record, which readers treat as the end of the log).
   absl::Status AddRecord(absl::string_view record, uint64_t* offset = nullptr);
 
+  // AddRecord for a record of `n` bytes built where it goes, saving a copy:
+  // the place to build it, in the file's map (WritableFile::MappedTail),
+  // if it fits there whole and in one fragment; else null (use AddRecord).
+  char* ReserveInPlace(size_t n);
+  // Then frames the n bytes built at ReserveInPlace(n) and appends them;
+  // *offset as from AddRecord.
+  absl::Status CommitInPlace(size_t n, uint64_t* offset);
+
   // Bytes of log written so far (including block trailers).
   uint64_t length() const { return length_; }
 
  private:
   absl::Status EmitPhysicalRecord(RecordType type, const char* data, size_t n);
+  // The header of a fragment of `type` holding data[0, n).
+  void FillHeader(char* header, RecordType type, const char* data,
+                  size_t n) const;
 
   WritableFile* const dest_;
   uint64_t length_;
-  size_t block_offset_;  // Position inside the current block.
+  size_t block_offset_;       // Position inside the current block.
+  char* reserved_ = nullptr;  // Where ReserveInPlace's record is built.
   // CRC32C of each type byte, precomputed: the CRC covers type + data.
   uint32_t type_crc_[kMaxRecordType + 1];
 };

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cassert>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -60,9 +61,8 @@ class PosixWritableFile : public WritableFile {
     // Inside the mapped space the bytes go straight into the page cache:
     // they survive this process as a write(2) would, without its system
     // call (about a microsecond a record).
-    if (map_ != nullptr && buffer_.empty() &&
-        offset_ + data.size() <= map_size_) {
-      std::memcpy(map_ + offset_, data.data(), data.size());
+    if (char* to = MappedTail(data.size()); to != nullptr) {
+      std::memcpy(to, data.data(), data.size());
       offset_ += data.size();
       return absl::OkStatus();
     }
@@ -84,6 +84,16 @@ class PosixWritableFile : public WritableFile {
     return map_ != nullptr && buffer_.empty() && offset_ < map_size_
                ? map_size_ - offset_
                : 0;
+  }
+
+  char* MappedTail(size_t n) override {
+    return n > 0 && MappedRoom() >= n ? map_ + offset_ : nullptr;
+  }
+
+  absl::Status AppendInPlace(size_t n) override {
+    assert(n > 0 && MappedRoom() >= n);
+    offset_ += n;
+    return absl::OkStatus();
   }
 
   absl::Status Flush() override {

@@ -108,28 +108,25 @@ std::string EncodeMessage(const MessageRef& m) {
 }
 
 void EncodeMessageTo(const MessageRef& m, uint64_t seq, std::string* out) {
-  // The fields before the method's bytes, built apart, then copied in
-  // with the method and the payload.
-  char head[1 + 3 * kMaxVarintLength + 1];
-  char* p = head;
-  *p++ = static_cast<char>(RecordKind::kMessage);
-  p = WriteVarint(p, seq);
-  p = WriteVarint(p, m.ack_within_ms);
-  *p++ = static_cast<char>(m.reply_wanted ? kReplyWanted : 0);
-  p = WriteVarint(p, m.method.size());
-  const size_t head_size = static_cast<size_t>(p - head);
-  // One resize (no allocation once *out has the capacity) and three copies.
-  out->resize(head_size + m.method.size() + m.payload.size());
-  char* to = out->data();
-  std::memcpy(to, head, head_size);
+  MessageRef numbered = m;
+  numbered.seq = seq;
+  // One resize: no allocation once *out has the capacity.
+  out->resize(StoredSize(numbered));
+  EncodeMessageAt(numbered, out->data());
+}
+
+void EncodeMessageAt(const MessageRef& m, char* out) {
+  *out++ = static_cast<char>(RecordKind::kMessage);
+  out = WriteVarint(out, m.seq);
+  out = WriteVarint(out, m.ack_within_ms);
+  *out++ = static_cast<char>(m.reply_wanted ? kReplyWanted : 0);
+  out = WriteVarint(out, m.method.size());
   // (A view of nothing may have no data() at all: memcpy must not see it.)
   if (!m.method.empty()) {
-    std::memcpy(to + head_size, m.method.data(), m.method.size());
+    std::memcpy(out, m.method.data(), m.method.size());
+    out += m.method.size();
   }
-  if (!m.payload.empty()) {
-    std::memcpy(to + head_size + m.method.size(), m.payload.data(),
-                m.payload.size());
-  }
+  if (!m.payload.empty()) std::memcpy(out, m.payload.data(), m.payload.size());
 }
 
 std::string EncodeAcked(uint64_t through) {

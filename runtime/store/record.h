@@ -39,6 +39,9 @@ std::string EncodeMessage(const MessageRef& message);
 // The same record under `seq` (the store numbers a message given seq 0),
 // into *out (replacing what it held; its capacity is reused).
 void EncodeMessageTo(const MessageRef& message, uint64_t seq, std::string* out);
+// The same record (under message.seq) built at `out`, which has room for
+// StoredSize(message) bytes: where the store builds it in place.
+void EncodeMessageAt(const MessageRef& message, char* out);
 std::string EncodeAcked(uint64_t through);
 std::string EncodeMeta(const Checkpoint& checkpoint);
 std::string EncodeSeal();

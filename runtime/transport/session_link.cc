@@ -141,7 +141,7 @@ absl::Status SessionLink::CallDurable(util::ReleasableMutexLock* lock,
 }
 
 void SessionLink::HandAppendedLocked(uint64_t id, const MethodInfo& method,
-                                     StoredCall call,
+                                     StoredCall&& call,
                                      std::vector<session::CallDone>* refused) {
   // Accepted: it is in the buffer and goes out, now or after a restart.
   const absl::Time now = absl::Now();
@@ -153,7 +153,7 @@ void SessionLink::HandAppendedLocked(uint64_t id, const MethodInfo& method,
   HandWaitingLocked(now, refused);
 }
 
-void SessionLink::HandStoredLocked(absl::string_view method, StoredCall call,
+void SessionLink::HandStoredLocked(absl::string_view method, StoredCall&& call,
                                    absl::Time now,
                                    std::vector<session::CallDone>* refused) {
   // Only a stopped session refuses; the call stays in the buffer for the

@@ -119,14 +119,15 @@ class SessionLink : public Channel,
   };
   // Takes a call just appended as record `id`: to the session if it is
   // next in record order (then the calls waiting after it), else to wait.
-  // A stopped session's refusals join `refused`.
+  // A stopped session's refusals join `refused`. (Both take `call` by
+  // rvalue reference, so that it is not moved again at each step.)
   void HandAppendedLocked(uint64_t id, const MethodInfo& method,
-                          StoredCall call,
+                          StoredCall&& call,
                           std::vector<session::CallDone>* refused)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Hands the stored call that is next in record order to the session; a
   // stopped session refuses it, and its callback joins `refused`.
-  void HandStoredLocked(absl::string_view method, StoredCall call,
+  void HandStoredLocked(absl::string_view method, StoredCall&& call,
                         absl::Time now, std::vector<session::CallDone>* refused)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The same for the waiting calls that are next in record order now.

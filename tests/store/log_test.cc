@@ -117,6 +117,43 @@ TEST_F(LogTest, PhysicalSpanMatchesWhatTheWriterWrote) {
   }
 }
 
+// A record built in place is laid out as AddRecord lays it out; the
+// writer offers it only where it fits, mapped, in one FULL fragment.
+TEST_F(LogTest, RecordBuiltInPlaceIsWhatAddRecordWrites) {
+  StringDest copied;
+  Writer by_copy(&copied, 0);
+  ASSERT_TRUE(dest_.Preallocate(2 * kBlockSize, /*zero_fill=*/true).ok());
+  uint64_t offsets[2];
+  for (uint64_t& offset : offsets) {
+    char* at = writer_.ReserveInPlace(5);
+    ASSERT_NE(at, nullptr);
+    std::memcpy(at, "hello", 5);
+    ASSERT_TRUE(writer_.CommitInPlace(5, &offset).ok());
+    uint64_t copied_at;
+    ASSERT_TRUE(by_copy.AddRecord("hello", &copied_at).ok());
+    EXPECT_EQ(offset, copied_at);
+  }
+  EXPECT_EQ(offsets[1], kHeaderSize + 5);
+  EXPECT_EQ(writer_.length(), 2 * (kHeaderSize + 5));
+  EXPECT_EQ(dest_.contents, copied.contents);
+  EXPECT_EQ(ReadAll(), (Records{"hello", "hello", "EOF"}));
+}
+
+TEST_F(LogTest, InPlaceOnlyWhereTheRecordFitsTheBlockAndTheMap) {
+  EXPECT_EQ(writer_.ReserveInPlace(5), nullptr);  // nothing mapped
+  ASSERT_TRUE(dest_.Preallocate(kBlockSize + 100, /*zero_fill=*/true).ok());
+  EXPECT_EQ(writer_.ReserveInPlace(kBlockSize - kHeaderSize + 1), nullptr);
+  const size_t n = kBlockSize - 2 * kHeaderSize;  // Leaves 7 bytes.
+  Write(Big("foo", n));
+  EXPECT_EQ(writer_.ReserveInPlace(1), nullptr);  // would be fragmented
+  EXPECT_NE(writer_.ReserveInPlace(0), nullptr);  // exactly the 7 left
+  Write("next");  // an empty FIRST fragment, then the next block
+  const size_t room = dest_.MappedRoom();  // less than the block has left
+  ASSERT_EQ(room, kBlockSize + 100 - dest_.contents.size());
+  EXPECT_EQ(writer_.ReserveInPlace(room - kHeaderSize + 1), nullptr);
+  EXPECT_NE(writer_.ReserveInPlace(room - kHeaderSize), nullptr);
+}
+
 TEST_F(LogTest, ZeroFilledTailReadsAsEof) {
   Write("foo");
   dest_.contents.append(5000, '\0');

@@ -53,12 +53,7 @@ class FaultInjectionEnv::File : public WritableFile {
       : env_(env), state_(std::move(state)), target_(std::move(target)) {}
 
   absl::Status Append(absl::string_view data) override {
-    util::MutexLock lock(&env_->mu_);
-    if (!env_->write_error_.ok()) return env_->write_error_;
-    if (!env_->active_) return absl::OkStatus();
-    absl::Status s = target_->Append(data);
-    if (s.ok()) state_->pos += data.size();
-    return s;
+    return Appended(data.size(), [&] { return target_->Append(data); });
   }
 
   absl::Status Flush() override {
@@ -95,12 +90,35 @@ class FaultInjectionEnv::File : public WritableFile {
 
   uint64_t MappedRoom() const override { return target_->MappedRoom(); }
 
+  char* MappedTail(size_t n) override {
+    util::MutexLock lock(&env_->mu_);
+    // Nothing is built in place that Append would refuse or drop.
+    if (!env_->write_error_.ok() || !env_->active_) return nullptr;
+    return target_->MappedTail(n);
+  }
+
+  absl::Status AppendInPlace(size_t n) override {
+    return Appended(n, [&] { return target_->AppendInPlace(n); });
+  }
+
   absl::Status Close() override {
     // Closing flushes the target's buffer: bytes already counted in pos.
     return target_->Close();
   }
 
  private:
+  // n bytes appended by `append`, unless writes fail or the env has
+  // crashed (which drops them, as the crash would).
+  template <typename AppendFn>
+  absl::Status Appended(size_t n, AppendFn append) {
+    util::MutexLock lock(&env_->mu_);
+    if (!env_->write_error_.ok()) return env_->write_error_;
+    if (!env_->active_) return absl::OkStatus();
+    absl::Status s = append();
+    if (s.ok()) state_->pos += n;
+    return s;
+  }
+
   FaultInjectionEnv* const env_;
   const std::shared_ptr<FileState> state_;  // guarded by env_->mu_
   const std::unique_ptr<WritableFile> target_;

@@ -20,6 +20,9 @@
 
 namespace parley::store::testing {
 
+// A zero-filling Preallocate makes it act as the POSIX file does after
+// one: [0, size) counts as mapped (MappedRoom, MappedTail), and bytes built
+// at MappedTail join `contents` with AppendInPlace.
 class StringDest : public WritableFile {
  public:
   absl::Status Append(absl::string_view d) override {
@@ -28,9 +31,28 @@ class StringDest : public WritableFile {
   }
   absl::Status Flush() override { return absl::OkStatus(); }
   absl::Status Sync() override { return absl::OkStatus(); }
-  absl::Status Preallocate(uint64_t, bool) override { return absl::OkStatus(); }
+  absl::Status Preallocate(uint64_t size, bool zero_fill) override {
+    if (zero_fill) mapped_ = std::max(mapped_, size);
+    return absl::OkStatus();
+  }
   absl::Status Close() override { return absl::OkStatus(); }
+  uint64_t MappedRoom() const override {
+    return mapped_ > contents.size() ? mapped_ - contents.size() : 0;
+  }
+  char* MappedTail(size_t n) override {
+    if (n == 0 || MappedRoom() < n) return nullptr;
+    tail_.assign(n, '\0');
+    return tail_.data();
+  }
+  absl::Status AppendInPlace(size_t n) override {
+    contents.append(tail_.data(), n);
+    return absl::OkStatus();
+  }
   std::string contents;
+
+ private:
+  uint64_t mapped_ = 0;
+  std::string tail_;  // where MappedTail's bytes are built
 };
 
 class StringSource : public SequentialFile, public RandomAccessFile {
