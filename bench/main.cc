@@ -5,8 +5,9 @@
 //
 //   parley_bench [--runs=5] [--only=oneway,acked,durable,latency,idle]
 //                [--messages=N]   (per one-way trial; default by size)
-//   parley_bench trial oneway|acked|never PAYLOAD MESSAGES
-//                (one Parley trial of scenario 1 or 2 alone, for a profiler)
+//   parley_bench trial oneway|acked|never|raw|grpc PAYLOAD MESSAGES
+//                (one trial of scenario 1 or 2 alone, for a profiler: Parley,
+//                or raw websocketpp, or gRPC streaming with buffer_hint)
 //
 // Scenario 5 (the durable buffer alone) is bench/store_bench.
 #include <sys/prctl.h>
@@ -205,19 +206,25 @@ int Main(int argc, char** argv) {
     Die(absl::StrCat("unknown server kind ", argv[2]));
   }
   if (argc == 5 && std::strcmp(argv[1], "trial") == 0) {
-    // One Parley one-way trial alone, for a profiler: `parley_bench trial
-    // oneway|acked|never PAYLOAD MESSAGES`.
-    ParleySend send;
-    if (std::strcmp(argv[2], "acked") == 0) {
-      send.acked = true;
-    } else if (std::strcmp(argv[2], "never") == 0) {
-      send.durable = SyncPolicy::kNever;
-    } else if (std::strcmp(argv[2], "oneway") != 0) {
-      Die(absl::StrCat("unknown trial ", argv[2]));
-    }
+    // One one-way trial alone, for a profiler: `parley_bench trial
+    // oneway|acked|never|raw|grpc PAYLOAD MESSAGES` (raw: the websocketpp
+    // pair; grpc: a stream with buffer_hint).
     const OneWay work{std::stoul(argv[3]), std::stoll(argv[4])};
-    std::printf("%s %zu B: %.0f msg/s\n", argv[2], work.payload,
-                ParleyOneWay(work, send));
+    const std::string mode = argv[2];
+    auto trial = [&]() -> double {
+      if (mode == "raw") return RawWsOneWay(work);
+      if (mode == "grpc") return GrpcStreamOneWay(work, /*buffer_hint=*/true);
+      ParleySend send;
+      if (mode == "acked") {
+        send.acked = true;
+      } else if (mode == "never") {
+        send.durable = SyncPolicy::kNever;
+      } else if (mode != "oneway") {
+        Die(absl::StrCat("unknown trial ", mode));
+      }
+      return ParleyOneWay(work, send);
+    };
+    std::printf("%s %zu B: %.0f msg/s\n", mode.c_str(), work.payload, trial());
     return 0;
   }
   Flags flags;
