@@ -423,6 +423,11 @@ void DurableStore::RemoveFiles(std::vector<std::string> paths) {
 
 std::unique_ptr<WritableFile> DurableStore::TakePrepared() {
   util::MutexLock lock(&house_mu_);
+  // A request to prepare that came while this file was being prepared is
+  // answered by it: left set, it would have the housekeeping thread open
+  // (and truncate) the file under its name again, before the caller has
+  // renamed it into place. PrepareNext asks anew once it has been.
+  if (prepared_ != nullptr) prepare_ = false;
   return std::move(prepared_);
 }
 

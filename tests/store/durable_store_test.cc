@@ -15,6 +15,7 @@
 #include "runtime/store/memory_store.h"
 #include "runtime/util/mutex.h"
 #include "runtime/util/notification.h"
+#include "runtime/util/status_macros.h"
 #include "tests/store/store_test_util.h"
 
 namespace parley::store {
@@ -120,10 +121,18 @@ class GatedEnv : public EnvWrapper {
 // An Env that shows its tests what the store's housekeeping thread did:
 // each file created, preallocated, renamed or removed, as a line of log()
 // ("new F", "preallocated F", "rename F G", "remove F"; F, G file names).
+// A hook, if set, sees each call before it is made, as the line it logs
+// on success ("preallocate F" for "preallocated F"), on the calling thread
+// and outside the env's lock; it may hold the call there, and fails it by
+// returning an error.
 class WatchedEnv : public EnvWrapper {
  public:
   using Log = std::vector<std::string>;
+  using Hook = std::function<absl::Status(const std::string& line)>;
   WatchedEnv() : EnvWrapper(Env::Default()) {}
+
+  // Before the store is opened.
+  void SetHook(Hook hook) { hook_ = std::move(hook); }
 
   // Waits (bounded) until `done(log)` holds, checked after every call.
   bool WaitFor(const std::function<bool(const Log&)>& done,
@@ -153,6 +162,7 @@ class WatchedEnv : public EnvWrapper {
 
   absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(
       const std::string& path) override {
+    PARLEY_RETURN_IF_ERROR(Before("new " + Name(path)));
     absl::StatusOr<std::unique_ptr<WritableFile>> file =
         target()->NewWritableFile(path);
     if (!file.ok()) return file;
@@ -162,11 +172,13 @@ class WatchedEnv : public EnvWrapper {
   }
   absl::Status RenameFile(const std::string& from,
                           const std::string& to) override {
+    PARLEY_RETURN_IF_ERROR(Before("rename " + Name(from) + " " + Name(to)));
     absl::Status s = target()->RenameFile(from, to);
     if (s.ok()) Add("rename " + Name(from) + " " + Name(to));
     return s;
   }
   absl::Status RemoveFile(const std::string& path) override {
+    PARLEY_RETURN_IF_ERROR(Before("remove " + Name(path)));
     absl::Status s = target()->RemoveFile(path);
     if (s.ok()) Add("remove " + Name(path));
     return s;
@@ -183,6 +195,7 @@ class WatchedEnv : public EnvWrapper {
     absl::Status Flush() override { return base_->Flush(); }
     absl::Status Sync() override { return base_->Sync(); }
     absl::Status Preallocate(uint64_t size, bool zero_fill) override {
+      PARLEY_RETURN_IF_ERROR(env_->Before("preallocate " + name_));
       if (env_->Failing(name_)) {
         return absl::ResourceExhaustedError("no space left on device");
       }
@@ -202,6 +215,9 @@ class WatchedEnv : public EnvWrapper {
   static std::string Name(const std::string& path) {
     return std::filesystem::path(path).filename().string();
   }
+  absl::Status Before(const std::string& line) {
+    return hook_ != nullptr ? hook_(line) : absl::OkStatus();
+  }
   void Add(std::string line) {
     util::MutexLock lock(&mu_);
     log_.push_back(std::move(line));
@@ -212,6 +228,7 @@ class WatchedEnv : public EnvWrapper {
     return name == fail_preallocate_;
   }
 
+  Hook hook_;  // set before use
   mutable util::Mutex mu_;
   util::CondVar changed_;  // log_ grew
   Log log_ ABSL_GUARDED_BY(mu_);
@@ -451,6 +468,90 @@ TEST(DurableStoreTest,
   EXPECT_NE(std::find(log.begin(), log.end(), "new 000002.log"), log.end());
   EXPECT_NE(std::find(log.begin(), log.end(), "preallocated 000002.log"),
             log.end());
+}
+
+// A prepared file that a rotation has taken is not prepared again (opened
+// with O_TRUNC) before the rotation renames it into place. The rotation
+// here takes it while the housekeeping thread is deleting an obsolete
+// segment, and a request to prepare is still set from a rotation that came
+// while the file was being prepared. Before the fix the thread, done
+// deleting, took that stale request and truncated the file just taken:
+// the next append through its map died of SIGBUS (store_bench, 8 writers).
+TEST(DurableStoreTest, ATakenPreparedFileIsNotPreparedAgainBeforeItsRename) {
+  TestDir dir;
+  WatchedEnv env;
+  const std::string prepared = dir.path() + "/" + kPreparedSegmentName;
+  const absl::Duration kWait = absl::Seconds(10);
+  util::Mutex mu;
+  util::CondVar changed;
+  bool hold_preparation = true;  // the first preparation waits for the test
+  bool preparation_held = false;
+  bool hold_removal = false;  // then the first deletion waits for the rename
+  bool removal_held = false;
+  bool taken = false;       // a rotation is renaming the prepared file
+  bool truncating = false;  // the bug: preparing over the file taken
+  env.SetHook([&](const std::string& line) -> absl::Status {
+    util::MutexLock lock(&mu);
+    if (line == "preallocate next-segment.tmp" && hold_preparation) {
+      preparation_held = true;
+      changed.SignalAll();
+      changed.WaitFor(&mu, kWait, [&] { return !hold_preparation; });
+    } else if (line == "remove 000001.log" && hold_removal) {
+      removal_held = true;
+      changed.SignalAll();
+      changed.WaitFor(&mu, kWait, [&] { return taken; });
+    } else if (line == "new next-segment.tmp" &&
+               std::filesystem::exists(prepared)) {
+      truncating = true;
+      changed.SignalAll();
+      return absl::InternalError("would truncate the prepared file");
+    } else if (line == "rename next-segment.tmp 000003.log") {
+      taken = true;
+      changed.SignalAll();
+      // The housekeeping thread, let go, prepares now if it ever will.
+      changed.WaitFor(&mu, absl::Milliseconds(200), [&] { return truncating; });
+    }
+    return absl::OkStatus();
+  });
+  auto wait_for = [&](const bool& flag) {
+    util::MutexLock lock(&mu);
+    return changed.WaitFor(&mu, kWait, [&] { return flag; });
+  };
+  std::unique_ptr<DurableStore> store =
+      OpenOrDie(dir.path(), PreparedOptions(), &env);
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(wait_for(preparation_held));
+  // Segment 2 starts while the file is being prepared: made in place, and
+  // the next one asked for.
+  uint64_t seq = 1;
+  while (store->segment_numbers().back() < 2) {
+    ASSERT_TRUE(store->Append(Msg(seq++)).ok());
+    ASSERT_LT(seq, 10000u) << "no second segment";
+  }
+  {
+    util::MutexLock lock(&mu);
+    hold_preparation = false;
+    hold_removal = true;
+    changed.SignalAll();
+  }
+  ASSERT_TRUE(env.WaitForLine("preallocated next-segment.tmp", 1, kWait));
+  // Segment 1 acked whole: its deletion starts, and is held.
+  ASSERT_TRUE(store->MarkAcked(seq - 2).ok());
+  ASSERT_TRUE(wait_for(removal_held));
+  auto truncated = [&] {
+    util::MutexLock lock(&mu);
+    return truncating;
+  };
+  while (store->segment_numbers().back() < 3) {
+    absl::StatusOr<uint64_t> appended = store->Append(Msg(seq++));
+    ASSERT_TRUE(appended.ok()) << appended.status();
+    ASSERT_LT(seq, 20000u) << "no third segment";
+  }
+  EXPECT_FALSE(truncated()) << "the taken file was prepared again";
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(store->Append(Msg(seq++)).ok());
+  ASSERT_TRUE(store->Close().ok());
+  store = OpenOrDie(dir.path(), PreparedOptions());
+  EXPECT_EQ(Seqs(Pending(*store)).back(), seq - 1);
 }
 
 TEST(DurableStoreTest, APreparedFileLeftByACrashIsNotPartOfTheLog) {
