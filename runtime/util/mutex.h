@@ -1,7 +1,8 @@
 // util::Mutex: the lock a session link takes on every call, frame and
 // finished handler, and the durable buffer on every append. A glibc
-// adaptive pthread mutex under Abseil's thread-safety annotations, with
-// the two absl::MutexLock shapes its users need.
+// pthread mutex that spins before it sleeps (below), under Abseil's
+// thread-safety annotations, with the two absl::MutexLock shapes its users
+// need.
 //
 //   util::Mutex mu;
 //   int n ABSL_GUARDED_BY(mu);
@@ -19,12 +20,17 @@
 // keeps group commits large; std condition variables made 64 writers'
 // group commit 15-30 % slower).
 //
-// Adaptive: a contended lock spins a little before it sleeps. The caller
-// and the I/O thread hold the link's lock for well under a microsecond, so
-// the spin mostly wins it, where std::mutex sleeps at once and costs both
-// threads a context switch. Measured (parley_bench trial never 64 300000,
-// interleaved runs): 21-34k context switches down to 13-20k, and 15-30 %
-// more messages per second; one-way and acked trials unchanged.
+// A contended lock spins, for up to 30 us, before it sleeps (unless the
+// process is bound to one CPU, where a spin cannot help): the caller's
+// sends and the I/O thread's handling of a frame take the link's lock for
+// microseconds (an ACK's bookkeeping: a mean of 2-3 us, rarely over 25),
+// and a sleep costs both threads a futex call and a context switch. An
+// adaptive pthread mutex (what this was before) spins at most 100 times,
+// about 1.5 us on the Intel guest of docs/PERFORMANCE.md's session 9: there
+// the caller slept 5,118 times per 300k one-way messages on the link's
+// lock, and `trial oneway 64 300000` made 30-32k context switches; spinning
+// for 30 us, 8-9k, and one-way throughput went from about 0.7 M to 1.1-1.4 M
+// messages a second (scripts/bench_ab.sh, interleaved).
 //
 // Thread safety: as std::mutex (not recursive).
 #ifndef PARLEY_RUNTIME_UTIL_MUTEX_H_
@@ -32,6 +38,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <time.h>
 
 #include <algorithm>
@@ -49,12 +56,51 @@ class ABSL_LOCKABLE Mutex {
   Mutex(const Mutex&) = delete;
   Mutex& operator=(const Mutex&) = delete;
 
-  void Lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() { pthread_mutex_lock(&mu_); }
+  void Lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() {
+    if (pthread_mutex_trylock(&mu_) == 0) return;
+    // Contended: spin, watching the lock word (glibc's) and trying it when
+    // it reads free, for up to kSpinNanos; then sleep in the kernel.
+    if (MaySpin()) {
+      const int64_t give_up = MonotonicNanos() + kSpinNanos;
+      for (int i = 1;; ++i) {
+        if (__atomic_load_n(&mu_.__data.__lock, __ATOMIC_RELAXED) == 0 &&
+            pthread_mutex_trylock(&mu_) == 0) {
+          return;
+        }
+        Pause();
+        if (i % 32 == 0 && MonotonicNanos() > give_up) break;
+      }
+    }
+    pthread_mutex_lock(&mu_);
+  }
   void Unlock() ABSL_UNLOCK_FUNCTION() { pthread_mutex_unlock(&mu_); }
 
  private:
   friend class CondVar;
-  pthread_mutex_t mu_ = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP;
+  static constexpr int64_t kSpinNanos = 30000;  // see above
+  // Whether the process may run on more than one CPU (as its affinity was
+  // when first asked): on one, a spin only delays the holder it waits for.
+  static bool MaySpin() {
+    static const bool may = [] {
+      cpu_set_t cpus;
+      return sched_getaffinity(0, sizeof(cpus), &cpus) == 0 &&
+             CPU_COUNT(&cpus) > 1;
+    }();
+    return may;
+  }
+  static int64_t MonotonicNanos() {
+    timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return int64_t{now.tv_sec} * 1000000000 + now.tv_nsec;
+  }
+  static void Pause() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#endif
+  }
+  pthread_mutex_t mu_ = PTHREAD_MUTEX_INITIALIZER;
 };
 
 // A condition variable for util::Mutex, for the rare waits that need one
