@@ -52,10 +52,17 @@ absl::Status Channel::Send(const MethodInfo& method, std::string payload,
 
 namespace internal {
 
+std::string SerializePayload(Channel& channel,
+                             const google::protobuf::MessageLite& request) {
+  std::string payload = channel.PayloadBuffer();
+  request.AppendToString(&payload);
+  return payload;
+}
+
 absl::Status CallMessage(Channel& channel, const MethodInfo& method,
                          const google::protobuf::MessageLite& request,
                          const CallOptions& options, AckCallback done) {
-  return channel.Send(method, request.SerializeAsString(), options,
+  return channel.Send(method, SerializePayload(channel, request), options,
                       std::move(done));
 }
 

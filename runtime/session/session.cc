@@ -526,6 +526,7 @@ void Session::HandleAck(const wire::Ack& ack) {
       MarkCallDone(out.call);
     }
     unacked_bytes_ -= out.bytes;
+    effects_.released.push_back(std::move(out.payload));
     unacked_.pop_front();
   }
   peer_acked_through_ = std::max(peer_acked_through_, ack.through());

@@ -159,6 +159,9 @@ struct Effects {
   // unsent after its deadline): a durable buffer may forget them. 0 = no
   // change.
   uint64_t calls_done_through = 0;
+  // The payloads of calls the peer acked, for the taker to recycle or free
+  // (outside the lock it drives the session under).
+  std::vector<std::string> released;
 };
 
 // The highest n such that every id 1..n is marked, for marks that arrive

@@ -354,6 +354,7 @@ void SessionLink::Pump() {
   }
   DispatchAll(std::move(effects.deliveries));
   ArmDeadlineTimer(next_deadline);
+  payloads_.Give(&effects.released);
 }
 
 void SessionLink::DispatchAll(std::vector<session::Delivery> deliveries) {

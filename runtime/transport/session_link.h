@@ -34,6 +34,7 @@
 #include "runtime/rpc/registry.h"
 #include "runtime/session/session.h"
 #include "runtime/store/message_store.h"
+#include "runtime/transport/payload_pool.h"
 #include "runtime/transport/ws.h"
 #include "runtime/util/mutex.h"
 
@@ -63,6 +64,7 @@ class SessionLink : public Channel,
   absl::Status Send(const MethodInfo& method, std::string payload,
                     const CallOptions& options, AckCallback done) override;
   bool OnIoThread() const override;
+  std::string PayloadBuffer() override { return payloads_.Take(); }
 
   // Loop thread, before the first Attach: the identity every handler's
   // CallContext carries (server), and how many delivered calls may be in
@@ -157,6 +159,8 @@ class SessionLink : public Channel,
   const EventCallback on_event_;
 
   mutable util::Mutex mu_;
+  // Acked calls' payloads, for PayloadBuffer (its own lock: not mu_).
+  PayloadPool payloads_;
   session::Session session_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<WsConnection> connection_ ABSL_GUARDED_BY(mu_);
   bool flush_scheduled_ ABSL_GUARDED_BY(mu_) = false;

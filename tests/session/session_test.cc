@@ -31,6 +31,7 @@ struct Side {
   std::vector<Delivery> held;  // deliveries not finished yet
   std::vector<Event> events;
   std::vector<CloseRequest> closes;
+  std::vector<std::string> released;  // payloads of acked calls
   // Default handler: reply with the payload itself.
   std::function<void(Side&, Delivery&)> handler = [](Side& side, Delivery& d) {
     side.s->Finish(d.id, std::string(d.payload));
@@ -41,6 +42,7 @@ struct Side {
     for (Completion& c : effects.completions) c.done(std::move(c.result));
     for (Event& e : effects.events) events.push_back(std::move(e));
     if (effects.close) closes.push_back(*effects.close);
+    for (std::string& p : effects.released) released.push_back(std::move(p));
     for (Delivery& d : effects.deliveries) handler(*this, d);
   }
   int Count(EventType type) const {
@@ -125,6 +127,23 @@ TEST_F(SessionPair, MessageCompletesOkOnceTheHandlerFinished) {
   ASSERT_EQ(done.size(), 1u);
   EXPECT_TRUE(done[0].ok());
   EXPECT_EQ(client_.s->stats().unacked_envelopes, 0u);
+}
+
+// An acked call's payload comes back in the effects, for the link to
+// recycle as the buffer of a later call; an unacked one stays.
+TEST_F(SessionPair, AckedPayloadsAreReleasedForReuse) {
+  Connect();
+  server_.handler = [](Side& side, Delivery& d) { side.held.push_back(d); };
+  ASSERT_TRUE(Send(client_, "first").ok());
+  ASSERT_TRUE(Send(client_, "second").ok());
+  Pump();
+  ASSERT_EQ(server_.held.size(), 2u);
+  server_.s->Finish(server_.held[0].id, std::string());
+  Pump();
+  EXPECT_EQ(client_.released, std::vector<std::string>{"first"});
+  server_.s->Finish(server_.held[1].id, std::string());
+  Pump();
+  EXPECT_EQ(client_.released, (std::vector<std::string>{"first", "second"}));
 }
 
 // CheckCall remembers the last call's name and size; every other name is

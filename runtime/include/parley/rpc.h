@@ -94,6 +94,12 @@ class Channel {
   // True when the caller runs on this channel's I/O thread, where blocking
   // calls would deadlock.
   virtual bool OnIoThread() const = 0;
+
+  // An empty string to serialize the next call's payload into. The
+  // Client's and Server's sessions hand out the buffers of calls the peer
+  // has acked, whose capacity saves the payload's allocation; the default
+  // is a new string.
+  virtual std::string PayloadBuffer() { return std::string(); }
 };
 
 // Finishes one incoming call, exactly once. Move-only. Destroying an
@@ -269,6 +275,10 @@ void Invoke(Service* service, CallContext& context, absl::string_view payload,
                                         Responder<Rep>(std::move(responder)));
 }
 
+// `request` serialized into channel.PayloadBuffer().
+std::string SerializePayload(Channel& channel,
+                             const google::protobuf::MessageLite& request);
+
 // Sends a typed message; `done` (may be empty) gets the ack outcome.
 absl::Status CallMessage(Channel& channel, const MethodInfo& method,
                          const google::protobuf::MessageLite& request,
@@ -281,7 +291,7 @@ absl::Status CallRequest(Channel& channel, const MethodInfo& method,
                          const CallOptions& options,
                          std::function<void(absl::StatusOr<Rep>)> done) {
   return channel.Call(
-      method, request.SerializeAsString(), options,
+      method, SerializePayload(channel, request), options,
       [done = std::move(done),
        name = method.full_name](absl::StatusOr<std::string> raw) {
         if (!raw.ok()) return done(raw.status());
