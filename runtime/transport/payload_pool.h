@@ -2,8 +2,8 @@
 // serialize its next calls into (internal). The caller allocates a payload
 // per call and the I/O thread frees it once the peer acks it; recycled,
 // the buffer costs neither, and neither thread waits on malloc's lock for
-// the other's memory. Measured (scripts/bench_ab.sh, trial oneway 64 B):
-// one-way +12-22 %, acked +25-42 %, CPU per message -15 %.
+// the other's memory. Measured (scripts/bench_ab.sh, 64 B, interleaved):
+// one-way +21 %, never +13 %, acked +15 %, CPU per message -12 %.
 //
 //   std::string payload = pool.Take();   // caller: empty, maybe capacity
 //   request.AppendToString(&payload);
