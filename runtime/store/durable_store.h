@@ -170,10 +170,11 @@ class DurableStore : public MessageStore {
       const MessageRef& message, bool may_wait);
   // The common case under kNever and kInterval, tried first: a MESSAGE
   // that fits whole in one fragment of the mapped segment, while nothing
-  // else is owed (NothingOwed), is encoded straight into the map, with no
-  // op, buffer or copy. Returns its seq, or the write's error; nullopt
-  // where AppendMessage's general path must take it (and report what is
-  // wrong with it, if anything).
+  // else is owed (NothingOwed), is encoded straight into the map: no op,
+  // no thread buffer, one copy of the payload. Returns its seq, or the
+  // write's error; nullopt where AppendMessage's general path must take it
+  // (and report what is wrong with it, if anything), which then takes mu_
+  // again: a second lock only for what is not the common case.
   absl::optional<absl::StatusOr<uint64_t>> AppendInPlace(
       const MessageRef& message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Nothing queued, no sync or deferred ack owed, and room left in the
