@@ -392,9 +392,7 @@ void Session::StartNewSession() {
   // of the old session: dropped.
   for (auto it = unacked_.rbegin(); it != unacked_.rend(); ++it) {
     if (!it->is_msg() || it->answered) continue;
-    if (auto call = pending_.find(it->call); call != pending_.end()) {
-      call->second.seq = 0;
-    }
+    if (Pending* pending = pending_.Find(it->call)) pending->seq = 0;
     it->seq = 0;
     it->sent_before = true;
     queued_bytes_ += it->payload_bytes();
@@ -545,7 +543,7 @@ void Session::Tick(absl::Time now) {
   TickLiveness(now);
   while (!deadlines_.empty() && deadlines_.Earliest().first <= now) {
     uint64_t call = deadlines_.Earliest().second;
-    const Pending& pending = pending_.at(call);
+    const Pending& pending = *pending_.Find(call);
     Complete(call, absl::DeadlineExceededError(
                        pending.seq == 0
                            ? absl::StrCat("no ack for ", pending.shape->method,
@@ -714,7 +712,7 @@ void Session::Accept(uint64_t id, std::shared_ptr<const MsgShape> shape,
                             ? now + ack_within
                             : absl::InfiniteFuture();
   if (deadline != absl::InfiniteFuture()) deadlines_.Add(deadline, id);
-  pending_.emplace(id, Pending{shape, deadline, std::move(done)});
+  pending_.Add(id, Pending{shape, deadline, std::move(done)});
   queued_bytes_ += payload_bytes;
   queued_.push_back({0, id, std::move(shape), std::move(payload)});
   AdmitQueued();
@@ -739,8 +737,8 @@ bool Session::WindowHasRoom(size_t payload_bytes) const {
 void Session::AdmitQueued() {
   while (!queued_.empty()) {
     Outgoing& front = queued_.front();
-    auto pending = pending_.find(front.call);
-    bool live = pending != pending_.end() || front.sent_before;
+    Pending* pending = pending_.Find(front.call);
+    bool live = pending != nullptr || front.sent_before;
     if (live && !WindowHasRoom(front.payload_bytes())) break;
     Outgoing out = std::move(front);
     queued_.pop_front();
@@ -757,7 +755,7 @@ void Session::AdmitQueued() {
                    " exceeds the peer's max_frame_bytes ", FrameLimit())));
       continue;
     }
-    if (pending != pending_.end()) pending->second.seq = next_seq_;
+    if (pending != nullptr) pending->seq = next_seq_;
     Enqueue(std::move(out));
   }
   if (backpressured_ && queued_.empty() && peer_window_ != 0 &&
@@ -845,10 +843,8 @@ void Session::Enqueue(Outgoing out) {
 
 void Session::Complete(uint64_t call, absl::StatusOr<std::string> result,
                        size_t expected) {
-  auto it = pending_.find(call);
-  if (it == pending_.end()) return;  // completed already (deadline)
-  Pending pending = std::move(it->second);
-  pending_.erase(it);
+  Pending pending;
+  if (!pending_.Take(call, &pending)) return;  // completed already (deadline)
   if (pending.deadline != absl::InfiniteFuture()) {
     deadlines_.Remove(pending.deadline, call);
   }
@@ -868,8 +864,7 @@ void Session::FailAllPending(const absl::Status& status) {
   // In call order: call ids ascend with the order calls were made.
   std::vector<uint64_t> calls;
   calls.reserve(pending_.size());
-  for (const auto& [call, pending] : pending_) calls.push_back(call);
-  std::sort(calls.begin(), calls.end());
+  pending_.ForEachCall([&](uint64_t call) { calls.push_back(call); });
   for (uint64_t call : calls) Complete(call, status);
 }
 

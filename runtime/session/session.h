@@ -47,8 +47,6 @@
 #include <vector>
 
 #include "absl/container/btree_set.h"
-#include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -59,6 +57,7 @@
 #include "parley/rpc.h"
 #include "parley/stats.h"
 #include "parley/wire.pb.h"
+#include "runtime/session/call_table.h"
 #include "runtime/wire/codec.h"
 
 namespace parley::session {
@@ -429,7 +428,7 @@ class Session {
   bool backpressured_ = false;  // kBackpressureWait sent, Resume not yet
   bool restored_ = false;       // see Restore()
   Watermark calls_done_;        // calls done for good, by id
-  absl::flat_hash_map<uint64_t, Pending> pending_;  // by call id
+  CallTable<Pending> pending_;
   DeadlineQueue deadlines_;
 
   // Incoming direction.

@@ -1,6 +1,7 @@
 #include "runtime/session/session.h"
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -8,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "runtime/session/call_table.h"
 #include "runtime/wire/close_codes.h"
 #include "runtime/wire/codec.h"
 
@@ -986,6 +988,50 @@ TEST(DeadlineQueueTest, AgreesWithASortedSetAndStaysBounded) {
     }
     ASSERT_LE(queue.stored(), 2 * expected.size() + 1) << step;
   }
+}
+
+// CallTable against a std::map: calls added with gaps in their ids, taken
+// mostly from the front and sometimes from anywhere (a deadline, a REPLY
+// out of order); lookups of present, taken and never-added ids agree, and
+// removed slots never outnumber live ones by more than the slack.
+TEST(CallTableTest, AgreesWithAMapAndStaysBounded) {
+  CallTable<std::string> table;
+  std::map<uint64_t, std::string> expected;
+  uint32_t state = 11;  // a fixed LCG: the same steps every run
+  auto next = [&] { return state = state * 1103515245u + 12345u; };
+  uint64_t call = 0;
+  for (int step = 0; step < 50000; ++step) {
+    if (next() % 2 == 0 || expected.empty()) {
+      call += next() % 5 == 0 ? 1 + next() % 3 : 1;  // sometimes a gap
+      std::string value = std::to_string(call);
+      table.Add(call, value);
+      expected.emplace(call, std::move(value));
+    } else {
+      auto it = expected.begin();
+      if (next() % 4 == 0) std::advance(it, next() % expected.size());
+      std::string taken;
+      ASSERT_TRUE(table.Take(it->first, &taken)) << step;
+      ASSERT_EQ(taken, it->second) << step;
+      ASSERT_FALSE(table.Take(it->first, &taken)) << step;  // gone
+      expected.erase(it);
+    }
+    const uint64_t probe = 1 + next() % (call + 1);
+    const std::string* found = table.Find(probe);
+    auto want = expected.find(probe);
+    ASSERT_EQ(found != nullptr, want != expected.end()) << step;
+    if (found != nullptr) {
+      ASSERT_EQ(*found, want->second) << step;
+    }
+    ASSERT_EQ(table.size(), expected.size()) << step;
+    ASSERT_LE(table.stored(),
+              2 * expected.size() + CallTable<std::string>::kSlack)
+        << step;
+  }
+  std::vector<uint64_t> calls;
+  table.ForEachCall([&](uint64_t c) { calls.push_back(c); });
+  std::vector<uint64_t> want;
+  for (const auto& entry : expected) want.push_back(entry.first);
+  EXPECT_EQ(calls, want);
 }
 
 }  // namespace parley::session
