@@ -125,7 +125,9 @@ std::pair<absl::Time, uint64_t> DeadlineQueue::Earliest() const {
 }
 
 Session::Session(SessionOptions options)
-    : options_(std::move(options)), session_id_(options_.session_id) {}
+    : options_(std::move(options)),
+      session_id_(options_.session_id),
+      admission_(options_.max_frame_bytes, options_.flow) {}
 
 void Session::Restore(std::string session_id, uint64_t first_call_id) {
   restored_ = !session_id.empty();
@@ -600,10 +602,14 @@ absl::Status Session::Call(absl::string_view method, std::string payload,
       !checked.ok()) {
     return checked;
   }
-  // CheckCall made this call's shape the last one.
-  Accept(next_call_, last_call_shape_.shape, std::move(payload), ack_within,
-         std::move(done), now);
+  TakeChecked(std::move(payload), ack_within, std::move(done), now);
   return absl::OkStatus();
+}
+
+void Session::TakeChecked(std::string payload, absl::Duration ack_within,
+                          CallDone done, absl::Time now) {
+  Accept(next_call_, admission_.shape(), std::move(payload), ack_within,
+         std::move(done), now);
 }
 
 absl::Status Session::CallStored(uint64_t id, absl::string_view method,
@@ -615,54 +621,23 @@ absl::Status Session::CallStored(uint64_t id, absl::string_view method,
     return absl::InvalidArgumentError(absl::StrCat(
         "stored call ", id, " is not above the last call ", next_call_ - 1));
   }
-  if (!SameShape(method, reply_wanted, ack_within)) {
-    MakeShape(method, reply_wanted, ack_within);
-  }
-  Accept(id, last_call_shape_.shape, std::move(payload), ack_within,
+  admission_.Adopt(method, reply_wanted, ack_within);
+  Accept(id, admission_.shape(), std::move(payload), ack_within,
          std::move(done), now);
   return absl::OkStatus();
 }
 
 absl::Status Session::CheckCall(absl::string_view method, size_t payload_bytes,
                                 bool reply_wanted, absl::Duration ack_within) {
-  if (stopped_) return absl::FailedPreconditionError("session stopped");
-  // Calls mostly repeat a few shapes: the last one's checked name and size
-  // are reused rather than validated and sized again.
-  if (!SameShape(method, reply_wanted, ack_within)) {
-    if (!wire::IsValidMethodName(method)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("malformed method name \"", method,
-                       "\"; expected pkg.Service/Method"));
-    }
-    MakeShape(method, reply_wanted, ack_within);
-  }
-  const CallShape& shape = last_call_shape_;
-  size_t bytes =
-      shape.framed_bytes + payload_bytes +
-      google::protobuf::io::CodedOutputStream::VarintSize64(payload_bytes) + 1 +
-      4;  // its tag; the Msg's and the envelope's length
-          // prefixes grow with it
-
-  if (bytes > FrameLimit()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("call of ", bytes, " bytes to ", method, " exceeds the ",
-                     FrameLimit() < options_.max_frame_bytes ? "peer's " : "",
-                     "max_frame_bytes ", FrameLimit()));
-  }
-  const FlowOptions& flow = options_.flow;
-  size_t messages = window_messages_ + queued_.size();
-  if (messages >= flow.max_pending_messages ||
-      window_bytes_ + queued_bytes_ + payload_bytes > flow.max_pending_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "send buffer full: ", messages, " calls and ",
-        window_bytes_ + queued_bytes_,
-        " payload bytes accepted and not yet acked (limits ",
-        flow.max_pending_messages, " and ", flow.max_pending_bytes, ")"));
+  if (absl::Status checked = admission_.Check(
+          method, payload_bytes, reply_wanted, ack_within, admission_state());
+      !checked.ok()) {
+    return checked;
   }
   // Before the first handshake the window is unknown: calls queue.
   bool shut =
       peer_window_ != 0 && (!queued_.empty() || !WindowHasRoom(payload_bytes));
-  if (shut && flow.policy == BackpressurePolicy::kReject) {
+  if (shut && options_.flow.policy == BackpressurePolicy::kReject) {
     if (!backpressured_) {
       backpressured_ = true;
       Emit(EventType::kBackpressureWait);
@@ -675,27 +650,68 @@ absl::Status Session::CheckCall(absl::string_view method, size_t payload_bytes,
   return absl::OkStatus();
 }
 
-bool Session::SameShape(absl::string_view method, bool reply_wanted,
-                        absl::Duration ack_within) const {
-  const CallShape& last = last_call_shape_;
-  return last.shape != nullptr && method == last.shape->method &&
-         reply_wanted == last.shape->reply_wanted &&
-         ack_within == last.ack_within;
+AdmissionState Session::admission_state() const {
+  return {stopped_, FrameLimit(), window_messages_ + queued_.size(),
+          window_bytes_ + queued_bytes_};
 }
 
-void Session::MakeShape(absl::string_view method, bool reply_wanted,
-                        absl::Duration ack_within) {
-  auto shape = std::make_shared<const MsgShape>(MsgShape{
+CallAdmission::CallAdmission(size_t max_frame_bytes, const FlowOptions& flow)
+    : max_frame_bytes_(max_frame_bytes), flow_(flow) {}
+
+absl::Status CallAdmission::Check(absl::string_view method,
+                                  size_t payload_bytes, bool reply_wanted,
+                                  absl::Duration ack_within,
+                                  const AdmissionState& state) {
+  if (state.stopped) return absl::FailedPreconditionError("session stopped");
+  if (!Same(method, reply_wanted, ack_within)) {
+    if (!wire::IsValidMethodName(method)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("malformed method name \"", method,
+                       "\"; expected pkg.Service/Method"));
+    }
+    Adopt(method, reply_wanted, ack_within);
+  }
+  size_t bytes =
+      framed_bytes_ + payload_bytes +
+      google::protobuf::io::CodedOutputStream::VarintSize64(payload_bytes) + 1 +
+      4;  // its tag; the Msg's and the envelope's length
+          // prefixes grow with it
+  if (bytes > state.frame_limit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("call of ", bytes, " bytes to ", method, " exceeds the ",
+                     state.frame_limit < max_frame_bytes_ ? "peer's " : "",
+                     "max_frame_bytes ", state.frame_limit));
+  }
+  if (state.messages >= flow_.max_pending_messages ||
+      state.bytes + payload_bytes > flow_.max_pending_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "send buffer full: ", state.messages, " calls and ", state.bytes,
+        " payload bytes accepted and not yet acked (limits ",
+        flow_.max_pending_messages, " and ", flow_.max_pending_bytes, ")"));
+  }
+  return absl::OkStatus();
+}
+
+bool CallAdmission::Same(absl::string_view method, bool reply_wanted,
+                         absl::Duration ack_within) const {
+  return shape_ != nullptr && method == shape_->method &&
+         reply_wanted == shape_->reply_wanted && ack_within == ack_within_;
+}
+
+void CallAdmission::Adopt(absl::string_view method, bool reply_wanted,
+                          absl::Duration ack_within) {
+  if (Same(method, reply_wanted, ack_within)) return;
+  shape_ = std::make_shared<const MsgShape>(MsgShape{
       std::string(method), reply_wanted, wire::AckWithinMs(ack_within)});
+  ack_within_ = ack_within;
   // Sized with the largest seq and id it could take, so it fits whatever
   // it gets; the payload is added arithmetically, not copied.
-  size_t framed_bytes = wire::FramedSize(wire::MsgFields{UINT64_MAX,
-                                                         shape->method,
-                                                         {},
-                                                         reply_wanted,
-                                                         shape->ack_within_ms,
-                                                         UINT64_MAX});
-  last_call_shape_ = {std::move(shape), ack_within, framed_bytes};
+  framed_bytes_ = wire::FramedSize(wire::MsgFields{UINT64_MAX,
+                                                   shape_->method,
+                                                   {},
+                                                   reply_wanted,
+                                                   shape_->ack_within_ms,
+                                                   UINT64_MAX});
 }
 
 void Session::Accept(uint64_t id, std::shared_ptr<const MsgShape> shape,
@@ -848,15 +864,24 @@ void Session::Complete(uint64_t call, absl::StatusOr<std::string> result,
   if (pending.deadline != absl::InfiniteFuture()) {
     deadlines_.Remove(pending.deadline, call);
   }
-  if (pending.done) {
+  Conclude(std::move(pending.done), std::move(result), pending.seq, expected);
+}
+
+void Session::Refuse(CallDone done, absl::Status status) {
+  Conclude(std::move(done), std::move(status), 0, 1);
+}
+
+void Session::Conclude(CallDone done, absl::StatusOr<std::string> result,
+                       uint64_t seq, size_t expected) {
+  if (done) {
     std::vector<Completion>& completions = effects_.completions;
     if (completions.size() == completions.capacity()) {
       completions.reserve(
           std::max(completions.size() + expected, 2 * completions.size()));
     }
-    completions.push_back({std::move(pending.done), std::move(result)});
+    completions.push_back({std::move(done), std::move(result)});
   } else if (!result.ok()) {
-    Emit(EventType::kAckFailed, result.status(), pending.seq);
+    Emit(EventType::kAckFailed, result.status(), seq);
   }
 }
 

@@ -206,6 +206,58 @@ class DeadlineQueue {
   absl::btree_set<std::pair<absl::Time, uint64_t>> tree_;
 };
 
+// What a MSG shares with the calls like it: its method, and its options
+// as the wire states them.
+struct MsgShape {
+  std::string method;
+  bool reply_wanted;
+  uint32_t ack_within_ms;
+};
+
+// The session's state that a call's admission depends on
+// (Session::admission_state()).
+struct AdmissionState {
+  bool stopped = false;
+  size_t frame_limit = 0;  // the largest frame both sides accept
+  // The send buffer: calls accepted and not yet acked, and their payload
+  // bytes.
+  size_t messages = 0;
+  size_t bytes = 0;
+};
+
+// Session::CheckCall's checks, against an AdmissionState: usable away from
+// the session, on a copy of its state (SessionLink's intake). Calls mostly
+// repeat a few shapes: the last one's checked name and size are reused
+// rather than validated and sized again.
+class CallAdmission {
+ public:
+  CallAdmission(size_t max_frame_bytes, const FlowOptions& flow);
+
+  // FailedPrecondition once stopped; InvalidArgument for a malformed method
+  // name or a call above the frame limit; ResourceExhausted when the send
+  // buffer is full. On OK, shape() is the call's.
+  absl::Status Check(absl::string_view method, size_t payload_bytes,
+                     bool reply_wanted, absl::Duration ack_within,
+                     const AdmissionState& state);
+  // Makes a call's shape current unchecked (a stored call, checked when it
+  // was made).
+  void Adopt(absl::string_view method, bool reply_wanted,
+             absl::Duration ack_within);
+  // The last call's shape (null before the first).
+  const std::shared_ptr<const MsgShape>& shape() const { return shape_; }
+
+ private:
+  bool Same(absl::string_view method, bool reply_wanted,
+            absl::Duration ack_within) const;
+
+  size_t max_frame_bytes_;
+  FlowOptions flow_;
+  std::shared_ptr<const MsgShape> shape_;
+  absl::Duration ack_within_;  // shape_'s, as given
+  // An empty-payload MSG of shape_ frames to at most this many bytes.
+  size_t framed_bytes_ = 0;
+};
+
 class Session {
  public:
   explicit Session(SessionOptions options);
@@ -259,6 +311,13 @@ class Session {
   // order (from Restore's first_call_id).
   absl::Status CheckCall(absl::string_view method, size_t payload_bytes,
                          bool reply_wanted, absl::Duration ack_within);
+  // Call's second step: takes the call that CheckCall passed last, with
+  // nothing else in between.
+  void TakeChecked(std::string payload, absl::Duration ack_within,
+                   CallDone done, absl::Time now);
+  // A call that was never taken fails: `done` (may be empty: then a
+  // kAckFailed event) gets `status` like a taken call's outcome.
+  void Refuse(CallDone done, absl::Status status);
   absl::Status CallStored(uint64_t id, absl::string_view method,
                           std::string payload, bool reply_wanted,
                           absl::Duration ack_within, CallDone done,
@@ -284,17 +343,12 @@ class Session {
   const std::string& session_id() const { return session_id_; }
   // buffered_bytes is the transport's to fill in.
   SessionStats stats() const;
+  // What CheckCall checks a call against (but for kReject's shut window).
+  AdmissionState admission_state() const;
 
  private:
   enum class State { kDisconnected, kAwaitingHello, kAwaitingWelcome, kOpen };
 
-  // What a MSG shares with the calls like it: its method, and its options
-  // as the wire states them.
-  struct MsgShape {
-    std::string method;
-    bool reply_wanted;
-    uint32_t ack_within_ms;
-  };
   // An outgoing MSG or REPLY, kept until the peer acks it; or a MSG
   // waiting for credit (seq 0). Its fields, not an Envelope: frames are
   // encoded from them (wire::MsgFields, wire::ReplyFields).
@@ -321,13 +375,6 @@ class Session {
     size_t FramedSize() const;
     void AppendTo(std::string* frame) const;
   };
-  // A MsgShape and what the session derives from it once: an
-  // empty-payload MSG of it frames to `framed_bytes` at most.
-  struct CallShape {
-    std::shared_ptr<const MsgShape> shape;
-    absl::Duration ack_within;
-    size_t framed_bytes = 0;
-  };
   // A call awaiting its outcome, by call id.
   struct Pending {
     std::shared_ptr<const MsgShape> shape;
@@ -350,12 +397,6 @@ class Session {
   void HandleReply(const wire::Reply& reply);
   void HandleAck(const wire::Ack& ack);
   void HandleGoodbye(const wire::Goodbye& goodbye);
-  // Whether a call to `method` has last_call_shape_; and makes that the
-  // shape of such a call.
-  bool SameShape(absl::string_view method, bool reply_wanted,
-                 absl::Duration ack_within) const;
-  void MakeShape(absl::string_view method, bool reply_wanted,
-                 absl::Duration ack_within);
   // Takes a call that passed CheckCall: queues it and admits what fits.
   // (payload and done by rvalue reference: Call and CallStored move them
   // on, saving a move of each per call.)
@@ -392,6 +433,10 @@ class Session {
   // included (an ACK's range), so that their vector grows once.
   void Complete(uint64_t call, absl::StatusOr<std::string> result,
                 size_t expected = 1);
+  // A call's outcome to its callback, or (none) a failure to a kAckFailed
+  // event.
+  void Conclude(CallDone done, absl::StatusOr<std::string> result, uint64_t seq,
+                size_t expected);
   void FailAllPending(const absl::Status& status);
   void ProtocolError(absl::Status status, uint16_t close_code);
   void Emit(EventType type, absl::Status status = absl::OkStatus(),
@@ -407,8 +452,8 @@ class Session {
   // Outgoing direction.
   uint64_t next_seq_ = 1;
   uint64_t next_call_ = 1;
-  // The last call's shape, shared by the calls like it (null: none yet).
-  CallShape last_call_shape_;
+  // The last call's shape, shared by the calls like it.
+  CallAdmission admission_;
   uint64_t peer_acked_through_ = 0;
   std::deque<Outgoing> unacked_;  // ascending seq
   size_t unacked_bytes_ = 0;

@@ -30,7 +30,12 @@ SessionLink::SessionLink(IoLoop* loop, const rpc::ServiceRegistry* services,
       services_(services),
       max_buffered_bytes_(options.flow.max_buffered_bytes),
       on_event_(std::move(on_event)),
-      session_(std::move(options)) {}
+      intake_enabled_(options.flow.policy == BackpressurePolicy::kQueue),
+      intake_admission_(options.max_frame_bytes, options.flow),
+      session_(std::move(options)) {
+  util::MutexLock lock(&intake_mu_);
+  published_ = session_.admission_state();
+}
 
 SessionLink::~SessionLink() {
   if (responder_token_ != nullptr) Unref(responder_token_);
@@ -39,6 +44,8 @@ SessionLink::~SessionLink() {
 void SessionLink::RequireStore() {
   util::MutexLock lock(&mu_);
   store_required_ = true;
+  util::MutexLock intake_lock(&intake_mu_);
+  intake_enabled_ = false;
 }
 
 absl::Status SessionLink::UseStore(std::shared_ptr<store::MessageStore> store) {
@@ -80,6 +87,13 @@ absl::Status SessionLink::Submit(const MethodInfo& method, std::string payload,
                                  session::CallDone done) {
   absl::Duration ack_within =
       options.ack_within.value_or(method.default_ack_within);
+  {
+    util::MutexLock lock(&intake_mu_);
+    if (intake_enabled_) {
+      return TakeInLocked(method, std::move(payload), ack_within,
+                          std::move(done));
+    }
+  }
   util::ReleasableMutexLock lock(&mu_);
   if (store_required_) {
     return CallDurable(&lock, method, std::move(payload), ack_within,
@@ -91,6 +105,67 @@ absl::Status SessionLink::Submit(const MethodInfo& method, std::string payload,
   // Also when refused: a kReject refusal may have emitted kBackpressureWait.
   ScheduleFlushLocked();
   return accepted;
+}
+
+absl::Status SessionLink::TakeInLocked(const MethodInfo& method,
+                                       std::string&& payload,
+                                       absl::Duration ack_within,
+                                       session::CallDone&& done) {
+  const bool reply_wanted = method.kind == MethodKind::kRequest;
+  session::AdmissionState state = published_;
+  state.messages += intake_.size();
+  state.bytes += intake_bytes_;
+  const session::MsgShape* last = intake_admission_.shape().get();
+  if (absl::Status checked = intake_admission_.Check(
+          method.full_name, payload.size(), reply_wanted, ack_within, state);
+      !checked.ok()) {
+    return checked;
+  }
+  IntakeCall& call = intake_.emplace_back();
+  if (intake_.size() == 1 || intake_admission_.shape().get() != last) {
+    call.method = intake_admission_.shape()->method;
+  }
+  call.reply_wanted = reply_wanted;
+  intake_bytes_ += payload.size();
+  call.payload = std::move(payload);
+  call.ack_within = ack_within;
+  call.done = std::move(done);
+  call.now = absl::Now();
+  // Under intake_mu_: once Stop has published the stopped session, no call
+  // gets here, so nothing posts to a loop that may be gone.
+  if (!intake_posted_) {
+    intake_posted_ = true;
+    loop_->Post([self = shared_from_this()] { self->Pump(); });
+  }
+  return absl::OkStatus();
+}
+
+void SessionLink::DrainIntakeLocked() {
+  std::vector<IntakeCall> calls;
+  {
+    util::MutexLock lock(&intake_mu_);
+    // The session's state once it has the calls taken here.
+    published_ = session_.admission_state();
+    published_.messages += intake_.size();
+    published_.bytes += intake_bytes_;
+    calls.swap(intake_);
+    intake_bytes_ = 0;
+    intake_posted_ = false;
+  }
+  absl::string_view method;
+  for (IntakeCall& call : calls) {
+    if (!call.method.empty()) method = call.method;
+    // Refused only if the session changed since the state the call was
+    // checked against (stopped, or a handshake lowered the frame limit).
+    absl::Status checked = session_.CheckCall(
+        method, call.payload.size(), call.reply_wanted, call.ack_within);
+    if (checked.ok()) {
+      session_.TakeChecked(std::move(call.payload), call.ack_within,
+                           std::move(call.done), call.now);
+    } else {
+      session_.Refuse(std::move(call.done), std::move(checked));
+    }
+  }
 }
 
 absl::Status SessionLink::CallDurable(util::ReleasableMutexLock* lock,
@@ -238,7 +313,10 @@ void SessionLink::Detach(const WsConnection* connection, uint16_t code,
 void SessionLink::Stop(const absl::Status& status) {
   {
     util::MutexLock lock(&mu_);
+    DrainIntakeLocked();  // the calls accepted so far fail with `status`
     session_.Stop(status);
+    util::MutexLock intake_lock(&intake_mu_);
+    published_.stopped = true;  // later calls are refused
   }
   // Pump's UpdateStore still records the last acks; then the buffer is
   // released (closed once an Append in flight returns).
@@ -274,6 +352,12 @@ bool SessionLink::stopped() const {
 SessionStats SessionLink::stats() const {
   util::MutexLock lock(&mu_);
   SessionStats stats = session_.stats();
+  {
+    util::MutexLock intake_lock(&intake_mu_);
+    stats.queued_messages += intake_.size();
+    stats.queued_bytes += intake_bytes_;
+    stats.pending_calls += intake_.size();
+  }
   if (connection_ != nullptr)
     stats.buffered_bytes = connection_->BufferedAmount();
   return stats;
@@ -293,6 +377,7 @@ void SessionLink::Pump() {
   std::shared_ptr<store::MessageStore> store;
   {
     util::MutexLock lock(&mu_);
+    DrainIntakeLocked();
     flush_scheduled_ = false;
     effects = session_.TakeEffects();
     connection = connection_;

@@ -97,13 +97,22 @@ class SessionLink : public Channel,
   bool ever_opened() const { return ever_opened_; }
   // Loop thread: true after Stop, or once the peer said GOODBYE.
   bool stopped() const;
-  // Any thread: the session's counters and the connection's buffered bytes.
+  // Any thread: the session's counters and the connection's buffered bytes
+  // (calls in the intake count as queued and pending).
   SessionStats stats() const;
 
  private:
   // Call and Send.
   absl::Status Submit(const MethodInfo& method, std::string payload,
                       const CallOptions& options, session::CallDone done);
+  // A call into the intake (see intake_): checked against the session's
+  // last published state and the calls already in the intake.
+  absl::Status TakeInLocked(const MethodInfo& method, std::string&& payload,
+                            absl::Duration ack_within, session::CallDone&& done)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(intake_mu_);
+  // Hands the intake's calls to the session (one it refuses now fails
+  // through its effects), and publishes the session's admission state.
+  void DrainIntakeLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Call through the durable store, entered under `lock` (on mu_): checked,
   // then appended, under mu_ if the store can write it at once
   // (AppendNow), else outside mu_ (so concurrent calls share a write and a
@@ -161,6 +170,32 @@ class SessionLink : public Channel,
   mutable util::Mutex mu_;
   // Acked calls' payloads, for PayloadBuffer (its own lock: not mu_).
   PayloadPool payloads_;
+
+  // The intake: calls accepted without mu_. A caller checks its call
+  // against the session's state as last published plus the intake's calls
+  // (so OK and ResourceExhausted mean what Session::Call's do, the send
+  // buffer's bounds included), queues it under intake_mu_ alone, and posts
+  // a Pump if none is posted; Pump hands the batch to the session under
+  // mu_. The session's state then stays on the loop thread's cache, and a
+  // caller never waits while that thread handles an ACK or encodes a
+  // frame. Not under kReject (whose refusals depend on the peer's window)
+  // nor for a durable link (whose OK means stored, in record order).
+  struct IntakeCall {
+    std::string method;  // empty: the previous call's (set in the first)
+    bool reply_wanted;
+    std::string payload;
+    absl::Duration ack_within;
+    session::CallDone done;
+    absl::Time now;
+  };
+  mutable util::Mutex intake_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  bool intake_enabled_ ABSL_GUARDED_BY(intake_mu_);
+  session::CallAdmission intake_admission_ ABSL_GUARDED_BY(intake_mu_);
+  session::AdmissionState published_ ABSL_GUARDED_BY(intake_mu_);
+  std::vector<IntakeCall> intake_ ABSL_GUARDED_BY(intake_mu_);
+  size_t intake_bytes_ ABSL_GUARDED_BY(intake_mu_) = 0;     // payload bytes
+  bool intake_posted_ ABSL_GUARDED_BY(intake_mu_) = false;  // a Pump
+
   session::Session session_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<WsConnection> connection_ ABSL_GUARDED_BY(mu_);
   bool flush_scheduled_ ABSL_GUARDED_BY(mu_) = false;
