@@ -629,30 +629,43 @@ absl::Status Session::CallStored(uint64_t id, absl::string_view method,
 
 absl::Status Session::CheckCall(absl::string_view method, size_t payload_bytes,
                                 bool reply_wanted, absl::Duration ack_within) {
-  if (absl::Status checked = admission_.Check(
-          method, payload_bytes, reply_wanted, ack_within, admission_state());
-      !checked.ok()) {
-    return checked;
+  bool window_shut = false;
+  absl::Status checked =
+      admission_.Check(method, payload_bytes, reply_wanted, ack_within,
+                       admission_state(), &window_shut);
+  if (window_shut) NoteShutWindow();
+  return checked;
+}
+
+void Session::NoteShutWindow() {
+  if (!backpressured_) {
+    backpressured_ = true;
+    Emit(EventType::kBackpressureWait);
   }
-  // Before the first handshake the window is unknown: calls queue.
-  bool shut =
-      peer_window_ != 0 && (!queued_.empty() || !WindowHasRoom(payload_bytes));
-  if (shut && options_.flow.policy == BackpressurePolicy::kReject) {
-    if (!backpressured_) {
-      backpressured_ = true;
-      Emit(EventType::kBackpressureWait);
-    }
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "the peer's window is shut: ", window_messages_, " calls and ",
-        window_bytes_, " payload bytes not yet acked (window ", peer_window_,
-        " messages, ", peer_window_bytes_, " bytes)"));
-  }
-  return absl::OkStatus();
+  ResumeIfRoom();
 }
 
 AdmissionState Session::admission_state() const {
-  return {stopped_, FrameLimit(), window_messages_ + queued_.size(),
-          window_bytes_ + queued_bytes_};
+  AdmissionState state;
+  state.stopped = stopped_;
+  state.frame_limit = FrameLimit();
+  state.messages = window_messages_ + queued_.size();
+  state.bytes = window_bytes_ + queued_bytes_;
+  state.peer_window = peer_window_;
+  state.peer_window_bytes = peer_window_bytes_;
+  state.window_messages = window_messages_;
+  state.window_bytes = window_bytes_;
+  state.queued = queued_.size();
+  return state;
+}
+
+void AdmissionState::Add(size_t calls, size_t payload_bytes) {
+  messages += calls;
+  bytes += payload_bytes;
+  if (queued == 0) {
+    window_messages += calls;
+    window_bytes += payload_bytes;
+  }
 }
 
 CallAdmission::CallAdmission(size_t max_frame_bytes, const FlowOptions& flow)
@@ -661,7 +674,9 @@ CallAdmission::CallAdmission(size_t max_frame_bytes, const FlowOptions& flow)
 absl::Status CallAdmission::Check(absl::string_view method,
                                   size_t payload_bytes, bool reply_wanted,
                                   absl::Duration ack_within,
-                                  const AdmissionState& state) {
+                                  const AdmissionState& state,
+                                  bool* window_shut) {
+  *window_shut = false;
   if (state.stopped) return absl::FailedPreconditionError("session stopped");
   if (!Same(method, reply_wanted, ack_within)) {
     if (!wire::IsValidMethodName(method)) {
@@ -688,6 +703,17 @@ absl::Status CallAdmission::Check(absl::string_view method,
         "send buffer full: ", state.messages, " calls and ", state.bytes,
         " payload bytes accepted and not yet acked (limits ",
         flow_.max_pending_messages, " and ", flow_.max_pending_bytes, ")"));
+  }
+  // Before the first handshake the window is unknown: calls queue.
+  if (flow_.policy == BackpressurePolicy::kReject && state.peer_window != 0 &&
+      (state.queued != 0 ||
+       !WindowFits(state.peer_window, state.peer_window_bytes,
+                   state.window_messages, state.window_bytes, payload_bytes))) {
+    *window_shut = true;
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the peer's window is shut: ", state.window_messages, " calls and ",
+        state.window_bytes, " payload bytes not yet acked (window ",
+        state.peer_window, " messages, ", state.peer_window_bytes, " bytes)"));
   }
   return absl::OkStatus();
 }
@@ -745,9 +771,8 @@ size_t Session::FrameLimit() const {
 }
 
 bool Session::WindowHasRoom(size_t payload_bytes) const {
-  return peer_window_ != 0 && window_messages_ < peer_window_ &&
-         (window_messages_ == 0 ||
-          window_bytes_ + payload_bytes <= peer_window_bytes_);
+  return WindowFits(peer_window_, peer_window_bytes_, window_messages_,
+                    window_bytes_, payload_bytes);
 }
 
 void Session::AdmitQueued() {
@@ -774,6 +799,10 @@ void Session::AdmitQueued() {
     if (pending != nullptr) pending->seq = next_seq_;
     Enqueue(std::move(out));
   }
+  ResumeIfRoom();
+}
+
+void Session::ResumeIfRoom() {
   if (backpressured_ && queued_.empty() && peer_window_ != 0 &&
       window_messages_ < peer_window_ && window_bytes_ < peer_window_bytes_) {
     backpressured_ = false;

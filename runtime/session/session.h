@@ -223,10 +223,32 @@ struct AdmissionState {
   // bytes.
   size_t messages = 0;
   size_t bytes = 0;
+  // For kReject: the peer's window (0 before the first handshake, when
+  // calls queue), the calls in it and their payload bytes, and the calls
+  // queued for it.
+  uint64_t peer_window = 0;
+  uint64_t peer_window_bytes = 0;
+  size_t window_messages = 0;
+  size_t window_bytes = 0;
+  size_t queued = 0;
+
+  // Counts `calls` more, of `payload_bytes`, not yet in the session (an
+  // intake's): in the window if none are queued (else they queue too).
+  void Add(size_t calls, size_t payload_bytes);
 };
 
+// Whether one more call of `payload_bytes` fits a window of `window` calls
+// (0: none known) and `window_bytes`, holding `messages` calls of `bytes`.
+// A call larger than the byte window still goes, alone.
+inline bool WindowFits(uint64_t window, uint64_t window_bytes, size_t messages,
+                       size_t bytes, size_t payload_bytes) {
+  return window != 0 && messages < window &&
+         (messages == 0 || bytes + payload_bytes <= window_bytes);
+}
+
 // Session::CheckCall's checks, against an AdmissionState: usable away from
-// the session, on a copy of its state (SessionLink's intake). Calls mostly
+// the session, on a copy of its state (SessionLink's intake), where a
+// refusal for a shut window goes to Session::NoteShutWindow. Calls mostly
 // repeat a few shapes: the last one's checked name and size are reused
 // rather than validated and sized again.
 class CallAdmission {
@@ -235,10 +257,11 @@ class CallAdmission {
 
   // FailedPrecondition once stopped; InvalidArgument for a malformed method
   // name or a call above the frame limit; ResourceExhausted when the send
-  // buffer is full. On OK, shape() is the call's.
+  // buffer is full, or (kReject) the peer's window is shut, which sets
+  // `*window_shut`. On OK, shape() is the call's.
   absl::Status Check(absl::string_view method, size_t payload_bytes,
                      bool reply_wanted, absl::Duration ack_within,
-                     const AdmissionState& state);
+                     const AdmissionState& state, bool* window_shut);
   // Makes a call's shape current unchecked (a stored call, checked when it
   // was made).
   void Adopt(absl::string_view method, bool reply_wanted,
@@ -318,6 +341,11 @@ class Session {
   // A call that was never taken fails: `done` (may be empty: then a
   // kAckFailed event) gets `status` like a taken call's outcome.
   void Refuse(CallDone done, absl::Status status);
+  // A call was refused for the shut window (kReject), here or on a copy of
+  // the state: kBackpressureWait unless emitted already, then
+  // kBackpressureResume once the window has room (at once if it has now:
+  // the copy may have been older).
+  void NoteShutWindow();
   absl::Status CallStored(uint64_t id, absl::string_view method,
                           std::string payload, bool reply_wanted,
                           absl::Duration ack_within, CallDone done,
@@ -419,9 +447,11 @@ class Session {
   size_t FrameLimit() const;
   // Whether one more MSG of `payload_bytes` fits in the peer's window.
   bool WindowHasRoom(size_t payload_bytes) const;
-  // Gives queued calls seqs while the window has room; emits
-  // kBackpressureResume once the queue is empty and the window has room.
+  // Gives queued calls seqs while the window has room; then ResumeIfRoom.
   void AdmitQueued();
+  // Emits kBackpressureResume if backpressured and the queue is empty and
+  // the window has room.
+  void ResumeIfRoom();
   bool IncomingWindowAllows(const wire::MsgFields& msg) const;
   void StartNewSession();
   void MarkProcessed(uint64_t seq);

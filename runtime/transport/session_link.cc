@@ -21,6 +21,13 @@ struct FinishedCalls {
 };
 thread_local FinishedCalls* dispatching = nullptr;
 
+// The outcome of a durable call that a stopped session did not take.
+absl::Status StoredForNextStart() {
+  return absl::CancelledError(
+      "session stopped; the call stays in the durable buffer for the next "
+      "Start");
+}
+
 }  // namespace
 
 SessionLink::SessionLink(IoLoop* loop, const rpc::ServiceRegistry* services,
@@ -30,7 +37,6 @@ SessionLink::SessionLink(IoLoop* loop, const rpc::ServiceRegistry* services,
       services_(services),
       max_buffered_bytes_(options.flow.max_buffered_bytes),
       on_event_(std::move(on_event)),
-      intake_enabled_(options.flow.policy == BackpressurePolicy::kQueue),
       intake_admission_(options.max_frame_bytes, options.flow),
       session_(std::move(options)) {
   util::MutexLock lock(&intake_mu_);
@@ -42,10 +48,8 @@ SessionLink::~SessionLink() {
 }
 
 void SessionLink::RequireStore() {
-  util::MutexLock lock(&mu_);
-  store_required_ = true;
-  util::MutexLock intake_lock(&intake_mu_);
-  intake_enabled_ = false;
+  util::MutexLock lock(&intake_mu_);
+  durable_ = true;
 }
 
 absl::Status SessionLink::UseStore(std::shared_ptr<store::MessageStore> store) {
@@ -64,9 +68,14 @@ absl::Status SessionLink::UseStore(std::shared_ptr<store::MessageStore> store) {
       });
   if (!read.ok()) return read;
   if (!handed.ok()) return handed;
-  store_required_ = true;
   next_stored_ = store->next_seq();
-  store_ = std::move(store);
+  store_ = store;
+  {
+    util::MutexLock intake_lock(&intake_mu_);
+    durable_ = true;
+    intake_store_ = std::move(store);
+    published_ = session_.admission_state();  // the restored calls count
+  }
   ScheduleFlushLocked();
   return absl::OkStatus();
 }
@@ -85,76 +94,121 @@ absl::Status SessionLink::Send(const MethodInfo& method, std::string payload,
 absl::Status SessionLink::Submit(const MethodInfo& method, std::string payload,
                                  const CallOptions& options,
                                  session::CallDone done) {
-  absl::Duration ack_within =
+  const absl::Duration ack_within =
       options.ack_within.value_or(method.default_ack_within);
-  {
-    util::MutexLock lock(&intake_mu_);
-    if (intake_enabled_) {
-      return TakeInLocked(method, std::move(payload), ack_within,
-                          std::move(done));
-    }
-  }
-  util::ReleasableMutexLock lock(&mu_);
-  if (store_required_) {
-    return CallDurable(&lock, method, std::move(payload), ack_within,
-                       std::move(done));
-  }
-  absl::Status accepted = session_.Call(
-      method.full_name, std::move(payload), method.kind == MethodKind::kRequest,
-      ack_within, std::move(done), absl::Now());
-  // Also when refused: a kReject refusal may have emitted kBackpressureWait.
-  ScheduleFlushLocked();
-  return accepted;
-}
-
-absl::Status SessionLink::TakeInLocked(const MethodInfo& method,
-                                       std::string&& payload,
-                                       absl::Duration ack_within,
-                                       session::CallDone&& done) {
   const bool reply_wanted = method.kind == MethodKind::kRequest;
+  util::ReleasableMutexLock lock(&intake_mu_);
+  if (durable_ && intake_store_ == nullptr) {
+    return absl::FailedPreconditionError(
+        published_.stopped
+            ? "session stopped"
+            : "the durable buffer opens in Start(); no calls before it");
+  }
   session::AdmissionState state = published_;
-  state.messages += intake_.size();
-  state.bytes += intake_bytes_;
-  const session::MsgShape* last = intake_admission_.shape().get();
+  state.Add(intake_.size(), intake_bytes_);
+  bool window_shut = false;
   if (absl::Status checked = intake_admission_.Check(
-          method.full_name, payload.size(), reply_wanted, ack_within, state);
+          method.full_name, payload.size(), reply_wanted, ack_within, state,
+          &window_shut);
       !checked.ok()) {
+    if (window_shut && !window_refused_) {
+      window_refused_ = true;  // the session emits kBackpressureWait
+      PostPumpLocked();
+    }
     return checked;
   }
-  IntakeCall& call = intake_.emplace_back();
-  if (intake_.size() == 1 || intake_admission_.shape().get() != last) {
-    call.method = intake_admission_.shape()->method;
+  IntakeCall call{0,
+                  {},
+                  reply_wanted,
+                  std::move(payload),
+                  ack_within,
+                  std::move(done),
+                  absl::Now()};
+  if (!durable_) {
+    TakeInLocked(std::move(call), intake_admission_.shape());
+    return absl::OkStatus();
   }
-  call.reply_wanted = reply_wanted;
-  intake_bytes_ += payload.size();
-  call.payload = std::move(payload);
-  call.ack_within = ack_within;
-  call.done = std::move(done);
-  call.now = absl::Now();
-  // Under intake_mu_: once Stop has published the stopped session, no call
-  // gets here, so nothing posts to a loop that may be gone.
-  if (!intake_posted_) {
-    intake_posted_ = true;
-    loop_->Post([self = shared_from_this()] { self->Pump(); });
+  // Durable: OK means stored. An append that waits for nothing is made
+  // under intake_mu_ (so records and the intake keep one order);
+  // otherwise intake_mu_ is let go for it (so concurrent calls share a
+  // write and a sync), and the drain hands calls over in record order.
+  const store::MessageRef message{0, method.full_name, call.payload,
+                                  wire::AckWithinMs(ack_within), reply_wanted};
+  if (absl::optional<absl::StatusOr<uint64_t>> id =
+          intake_store_->AppendNow(message);
+      id.has_value()) {
+    if (!id->ok()) return id->status();
+    call.id = **id;
+    TakeInLocked(std::move(call), intake_admission_.shape());
+    return absl::OkStatus();
   }
+  std::shared_ptr<store::MessageStore> store = intake_store_;
+  std::shared_ptr<const session::MsgShape> shape = intake_admission_.shape();
+  lock.Release();
+  absl::StatusOr<uint64_t> appended = store->Append(message);
+  if (!appended.ok()) return appended.status();
+  call.id = *appended;
+  util::ReleasableMutexLock relock(&intake_mu_);
+  if (published_.stopped) {  // stopped while appending: nothing drains now
+    relock.Release();
+    if (call.done) call.done(StoredForNextStart());
+    return absl::OkStatus();
+  }
+  TakeInLocked(std::move(call), shape);
   return absl::OkStatus();
+}
+
+void SessionLink::TakeInLocked(
+    IntakeCall&& call, const std::shared_ptr<const session::MsgShape>& shape) {
+  // The method's name goes with the first call of a batch and wherever it
+  // changes.
+  if (intake_.empty() || shape.get() != intake_shape_.get()) {
+    call.method = shape->method;
+    intake_shape_ = shape;
+  }
+  intake_bytes_ += call.payload.size();
+  intake_.push_back(std::move(call));
+  PostPumpLocked();
+}
+
+void SessionLink::PostPumpLocked() {
+  // Called only for a call that passed the stopped check, under
+  // intake_mu_: once Stop has published the stopped session nothing posts
+  // to a loop that may be gone.
+  if (intake_posted_) return;
+  intake_posted_ = true;
+  loop_->Post([self = shared_from_this()] { self->Pump(); });
 }
 
 void SessionLink::DrainIntakeLocked() {
   std::vector<IntakeCall> calls;
+  bool window_refused;
   {
     util::MutexLock lock(&intake_mu_);
-    // The session's state once it has the calls taken here.
+    // The session's state once it has the calls taken here (stopped for
+    // good once Stop said so).
+    const bool stopped = published_.stopped;
     published_ = session_.admission_state();
-    published_.messages += intake_.size();
-    published_.bytes += intake_bytes_;
+    published_.stopped |= stopped;
+    published_.Add(intake_.size(), intake_bytes_);
     calls.swap(intake_);
     intake_bytes_ = 0;
     intake_posted_ = false;
+    window_refused = std::exchange(window_refused_, false);
   }
+  if (window_refused) session_.NoteShutWindow();
+  if (calls.empty()) return;
+  const absl::Time now = absl::Now();
   absl::string_view method;
   for (IntakeCall& call : calls) {
     if (!call.method.empty()) method = call.method;
+    if (call.id != 0) {  // stored: the session takes it, in record order
+      HandAppendedLocked(call.id, method,
+                         StoredCall{std::move(call.payload), call.reply_wanted,
+                                    call.ack_within, std::move(call.done)},
+                         now);
+      continue;
+    }
     // Refused only if the session changed since the state the call was
     // checked against (stopped, or a handshake lowered the frame limit).
     absl::Status checked = session_.CheckCall(
@@ -168,74 +222,27 @@ void SessionLink::DrainIntakeLocked() {
   }
 }
 
-absl::Status SessionLink::CallDurable(util::ReleasableMutexLock* lock,
-                                      const MethodInfo& method,
-                                      std::string payload,
-                                      absl::Duration ack_within,
-                                      session::CallDone done) {
-  const bool reply_wanted = method.kind == MethodKind::kRequest;
-  if (store_ == nullptr) {
-    return absl::FailedPreconditionError(
-        session_.stopped()
-            ? "session stopped"
-            : "the durable buffer opens in Start(); no calls before it");
-  }
-  absl::Status checked = session_.CheckCall(method.full_name, payload.size(),
-                                            reply_wanted, ack_within);
-  if (!checked.ok()) {
-    ScheduleFlushLocked();  // a kReject refusal may have emitted an event
-    return checked;
-  }
-  StoredCall call{std::move(payload), reply_wanted, ack_within,
-                  std::move(done)};
-  const store::MessageRef message{0, method.full_name, call.payload,
-                                  wire::AckWithinMs(ack_within), reply_wanted};
-  std::vector<session::CallDone> refused;
-  // An append that waits for nothing is made under mu_, and the call goes
-  // to the session in the same hold. Otherwise mu_ is let go for the
-  // append (so concurrent calls share a write and a sync) and taken again.
-  if (absl::optional<absl::StatusOr<uint64_t>> id = store_->AppendNow(message);
-      id.has_value()) {
-    if (!id->ok()) return id->status();
-    HandAppendedLocked(**id, method, std::move(call), &refused);
-    lock->Release();
-  } else {
-    std::shared_ptr<store::MessageStore> store = store_;
-    lock->Release();
-    absl::StatusOr<uint64_t> appended = store->Append(message);
-    if (!appended.ok()) return appended.status();
-    util::MutexLock relock(&mu_);
-    HandAppendedLocked(*appended, method, std::move(call), &refused);
-  }
-  for (session::CallDone& callback : refused) {
-    callback(absl::CancelledError(
-        "session stopped; the call stays in the durable buffer for the next "
-        "Start"));
-  }
-  return absl::OkStatus();
-}
-
-void SessionLink::HandAppendedLocked(uint64_t id, const MethodInfo& method,
-                                     StoredCall&& call,
-                                     std::vector<session::CallDone>* refused) {
-  // Accepted: it is in the buffer and goes out, now or after a restart.
-  const absl::Time now = absl::Now();
+void SessionLink::HandAppendedLocked(uint64_t id, absl::string_view method,
+                                     StoredCall&& call, absl::Time now) {
   if (id == next_stored_) {  // next in record order (one caller: always)
-    HandStoredLocked(method.full_name, std::move(call), now, refused);
-  } else {  // `method` may not outlive this call: its name is copied
-    stored_.emplace(id, std::make_pair(method.full_name, std::move(call)));
+    HandStoredLocked(method, std::move(call), now);
+  } else {
+    stored_.emplace(id, std::make_pair(std::string(method), std::move(call)));
   }
-  HandWaitingLocked(now, refused);
+  while (!stored_.empty() && stored_.begin()->first == next_stored_) {
+    auto& [waiting_method, waiting] = stored_.begin()->second;
+    HandStoredLocked(waiting_method, std::move(waiting), now);
+    stored_.erase(stored_.begin());
+  }
 }
 
 void SessionLink::HandStoredLocked(absl::string_view method, StoredCall&& call,
-                                   absl::Time now,
-                                   std::vector<session::CallDone>* refused) {
+                                   absl::Time now) {
   // Only a stopped session refuses; the call stays in the buffer for the
   // next Start, and its caller hears CANCELLED like the rest.
   if (session_.stopped()) {
     ++next_stored_;
-    if (call.done) refused->push_back(std::move(call.done));
+    if (call.done) session_.Refuse(std::move(call.done), StoredForNextStart());
     return;
   }
   absl::Status taken = session_.CallStored(
@@ -243,16 +250,6 @@ void SessionLink::HandStoredLocked(absl::string_view method, StoredCall&& call,
       call.ack_within, std::move(call.done), now);
   assert(taken.ok());  // calls are handed in record order
   (void)taken;
-}
-
-void SessionLink::HandWaitingLocked(absl::Time now,
-                                    std::vector<session::CallDone>* refused) {
-  while (!stored_.empty() && stored_.begin()->first == next_stored_) {
-    auto& [method, call] = stored_.begin()->second;
-    HandStoredLocked(method, std::move(call), now, refused);
-    stored_.erase(stored_.begin());
-  }
-  ScheduleFlushLocked();
 }
 
 bool SessionLink::OnIoThread() const {
@@ -313,16 +310,22 @@ void SessionLink::Detach(const WsConnection* connection, uint16_t code,
 void SessionLink::Stop(const absl::Status& status) {
   {
     util::MutexLock lock(&mu_);
+    {
+      util::MutexLock intake_lock(&intake_mu_);
+      published_.stopped = true;  // later calls are refused
+    }
     DrainIntakeLocked();  // the calls accepted so far fail with `status`
     session_.Stop(status);
-    util::MutexLock intake_lock(&intake_mu_);
-    published_.stopped = true;  // later calls are refused
   }
   // Pump's UpdateStore still records the last acks; then the buffer is
   // released (closed once an Append in flight returns).
   Pump();  // writes GOODBYE and runs the cancelled calls' callbacks
   util::MutexLock lock(&mu_);
   store_ = nullptr;
+  {
+    util::MutexLock intake_lock(&intake_mu_);
+    intake_store_ = nullptr;
+  }
   stopped_ = true;
   deadline_timer_.reset();
   drain_timer_.reset();

@@ -105,22 +105,17 @@ class SessionLink : public Channel,
   // Call and Send.
   absl::Status Submit(const MethodInfo& method, std::string payload,
                       const CallOptions& options, session::CallDone done);
-  // A call into the intake (see intake_): checked against the session's
-  // last published state and the calls already in the intake.
-  absl::Status TakeInLocked(const MethodInfo& method, std::string&& payload,
-                            absl::Duration ack_within, session::CallDone&& done)
+  // Queues a call that passed the intake's checks, its shape `shape`
+  // (the method's name goes with the first call of a batch and wherever it
+  // changes), and posts a Pump if none is posted.
+  struct IntakeCall;
+  void TakeInLocked(IntakeCall&& call,
+                    const std::shared_ptr<const session::MsgShape>& shape)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(intake_mu_);
+  void PostPumpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(intake_mu_);
   // Hands the intake's calls to the session (one it refuses now fails
   // through its effects), and publishes the session's admission state.
   void DrainIntakeLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Call through the durable store, entered under `lock` (on mu_): checked,
-  // then appended, under mu_ if the store can write it at once
-  // (AppendNow), else outside mu_ (so concurrent calls share a write and a
-  // sync); then handed to the session in record order.
-  absl::Status CallDurable(util::ReleasableMutexLock* lock,
-                           const MethodInfo& method, std::string payload,
-                           absl::Duration ack_within, session::CallDone done)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A call appended to the durable buffer, not yet handed to the session.
   struct StoredCall {
     std::string payload;
@@ -128,23 +123,17 @@ class SessionLink : public Channel,
     absl::Duration ack_within;
     session::CallDone done;
   };
-  // Takes a call just appended as record `id`: to the session if it is
-  // next in record order (then the calls waiting after it), else to wait.
-  // A stopped session's refusals join `refused`. (Both take `call` by
-  // rvalue reference, so that it is not moved again at each step.)
-  void HandAppendedLocked(uint64_t id, const MethodInfo& method,
-                          StoredCall&& call,
-                          std::vector<session::CallDone>* refused)
+  // Takes a call appended as record `id`: to the session if it is next in
+  // record order (then the calls waiting after it), else to wait. (Both
+  // take `call` by rvalue reference, so that it is not moved again at each
+  // step.)
+  void HandAppendedLocked(uint64_t id, absl::string_view method,
+                          StoredCall&& call, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Hands the stored call that is next in record order to the session; a
-  // stopped session refuses it, and its callback joins `refused`.
+  // stopped session refuses it (its callback hears CANCELLED).
   void HandStoredLocked(absl::string_view method, StoredCall&& call,
-                        absl::Time now, std::vector<session::CallDone>* refused)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // The same for the waiting calls that are next in record order now.
-  void HandWaitingLocked(absl::Time now,
-                         std::vector<session::CallDone>* refused)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+                        absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Tells `store` what is done and which session it belongs to.
   void UpdateStore(store::MessageStore* store, const session::Effects& effects,
                    const std::string& session_id);
@@ -171,17 +160,19 @@ class SessionLink : public Channel,
   // Acked calls' payloads, for PayloadBuffer (its own lock: not mu_).
   PayloadPool payloads_;
 
-  // The intake: calls accepted without mu_. A caller checks its call
+  // The intake: calls are accepted without mu_. A caller checks its call
   // against the session's state as last published plus the intake's calls
   // (so OK and ResourceExhausted mean what Session::Call's do, the send
-  // buffer's bounds included), queues it under intake_mu_ alone, and posts
-  // a Pump if none is posted; Pump hands the batch to the session under
-  // mu_. The session's state then stays on the loop thread's cache, and a
-  // caller never waits while that thread handles an ACK or encodes a
-  // frame. Not under kReject (whose refusals depend on the peer's window)
-  // nor for a durable link (whose OK means stored, in record order).
+  // buffer's bounds included; under kReject a window that the copy shows
+  // shut refuses, and the session then emits kBackpressureWait and, once
+  // there is room, Resume), appends it to the durable buffer if there is
+  // one, queues it under intake_mu_ alone, and posts a Pump if none is
+  // posted; Pump hands the batch to the session under mu_. The session's
+  // state then stays on the loop thread's cache, and a caller never waits
+  // while that thread handles an ACK or encodes a frame.
   struct IntakeCall {
-    std::string method;  // empty: the previous call's (set in the first)
+    uint64_t id;         // its durable record; 0 = none
+    std::string method;  // empty: the previous call's (see TakeInLocked)
     bool reply_wanted;
     std::string payload;
     absl::Duration ack_within;
@@ -189,12 +180,21 @@ class SessionLink : public Channel,
     absl::Time now;
   };
   mutable util::Mutex intake_mu_ ABSL_ACQUIRED_AFTER(mu_);
-  bool intake_enabled_ ABSL_GUARDED_BY(intake_mu_);
   session::CallAdmission intake_admission_ ABSL_GUARDED_BY(intake_mu_);
   session::AdmissionState published_ ABSL_GUARDED_BY(intake_mu_);
   std::vector<IntakeCall> intake_ ABSL_GUARDED_BY(intake_mu_);
-  size_t intake_bytes_ ABSL_GUARDED_BY(intake_mu_) = 0;     // payload bytes
+  size_t intake_bytes_ ABSL_GUARDED_BY(intake_mu_) = 0;  // payload bytes
+  // The shape of the intake's last call.
+  std::shared_ptr<const session::MsgShape> intake_shape_
+      ABSL_GUARDED_BY(intake_mu_);
   bool intake_posted_ ABSL_GUARDED_BY(intake_mu_) = false;  // a Pump
+  // A call was refused for a window the copy showed shut (kReject).
+  bool window_refused_ ABSL_GUARDED_BY(intake_mu_) = false;
+  // RequireStore was called; the buffer calls are appended to (null until
+  // UseStore, and after Stop).
+  bool durable_ ABSL_GUARDED_BY(intake_mu_) = false;
+  std::shared_ptr<store::MessageStore> intake_store_
+      ABSL_GUARDED_BY(intake_mu_);
 
   session::Session session_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<WsConnection> connection_ ABSL_GUARDED_BY(mu_);
@@ -203,9 +203,8 @@ class SessionLink : public Channel,
   std::string peer_ ABSL_GUARDED_BY(mu_);
 
   // The durable buffer, if any, and the calls appended to it but not yet
-  // handed to the session (a caller that appended later may take mu_
-  // first), by record number.
-  bool store_required_ ABSL_GUARDED_BY(mu_) = false;
+  // handed to the session (a caller that appended later may reach the
+  // intake first), by record number.
   std::shared_ptr<store::MessageStore> store_ ABSL_GUARDED_BY(mu_);
   // By record id: a call and its method's name.
   std::map<uint64_t, std::pair<std::string, StoredCall>> stored_

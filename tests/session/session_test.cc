@@ -353,6 +353,54 @@ TEST_F(SessionPair, CallsAboveTheUnackedBoundAreRefusedAndKeptByTheCaller) {
   EXPECT_TRUE(Send(client_, "3").ok());
 }
 
+// The steps SessionLink's intake takes: a call checked by a CallAdmission
+// against a copy of the session's state (to which the intake adds its own
+// calls), then checked again by the session and taken, or refused: its
+// callback, or without one a kAckFailed event, gets the status.
+TEST_F(SessionPair, AnIntakesCallIsCheckedOnACopyThenTakenOrRefused) {
+  SessionOptions options = Options(Role::kClient);
+  options.flow.max_pending_messages = 2;
+  client_.s = std::make_unique<Session>(options);
+  CallAdmission admission(options.max_frame_bytes, options.flow);
+  AdmissionState state = client_.s->admission_state();
+  const absl::Duration none = absl::ZeroDuration();
+  bool shut = false;
+  EXPECT_TRUE(admission.Check("t.S/M", 1, false, none, state, &shut).ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(
+      admission.Check("no-service", 1, false, none, state, &shut)));
+  state.messages = 2;  // two calls in the intake fill the send buffer
+  EXPECT_TRUE(absl::IsResourceExhausted(
+      admission.Check("t.S/M", 1, false, none, state, &shut)));
+  state.messages = 0;
+  state.frame_limit = 64;  // a peer's, below this side's
+  absl::Status big = admission.Check("t.S/M", 100, false, none, state, &shut);
+  EXPECT_TRUE(absl::IsInvalidArgument(big)) << big;
+  EXPECT_NE(big.message().find("peer's max_frame_bytes 64"), std::string::npos)
+      << big;
+
+  ASSERT_TRUE(client_.s->CheckCall("t.S/M", 1, false, none).ok());
+  client_.s->TakeChecked("x", none, nullptr, now_);
+  EXPECT_EQ(client_.s->admission_state().messages, 1u);
+  EXPECT_EQ(client_.s->stats().pending_calls, 1u);
+
+  client_.s->Stop(absl::CancelledError("stopped"));
+  EXPECT_TRUE(client_.s->admission_state().stopped);
+  absl::Status refused = client_.s->CheckCall("t.S/M", 1, false, none);
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused)) << refused;
+  std::vector<absl::Status> done;
+  client_.s->Refuse(
+      [&](absl::StatusOr<std::string> r) { done.push_back(r.status()); },
+      refused);
+  client_.s->Refuse(nullptr, refused);
+  client_.Drain();
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0], refused);
+  // The taken call, cancelled by Stop, and the refused one without a
+  // callback.
+  ASSERT_EQ(client_.Count(EventType::kAckFailed), 2);
+  EXPECT_EQ(client_.events.back().status, refused);
+}
+
 // --- Credit windows (backpressure).
 
 // A server whose handlers hold every delivery until the test finishes it.

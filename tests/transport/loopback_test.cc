@@ -281,6 +281,62 @@ TEST_F(Loopback, StopCancelsPendingCallsAndRefusesNewOnes) {
   EXPECT_TRUE(absl::IsFailedPrecondition(stub.Note(MakeNum(2))));
 }
 
+// Callers race Stop from several threads, their calls going through the
+// intake (accepted without the link's lock): every call that returned OK
+// gets exactly one outcome, OK or CANCELLED, none is lost between the
+// intake and the session, and every refusal is FAILED_PRECONDITION.
+TEST_F(Loopback, CallsRacingStopEachGetOneOutcome) {
+  test::Calc::Stub stub(client_->channel());
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 5000;
+  util::Mutex mu;
+  util::CondVar changed;
+  int accepted = 0;
+  int outcomes = 0;
+  std::vector<std::string> problems;
+  auto note = [&](std::string problem) {
+    util::MutexLock lock(&mu);
+    if (!problem.empty()) problems.push_back(std::move(problem));
+  };
+  std::vector<std::thread> callers;
+  for (int t = 0; t < kThreads; ++t) {
+    callers.emplace_back([&] {
+      for (int i = 0; i < kPerThread; ++i) {
+        absl::Status status = stub.Note(MakeNum(i), [&](absl::Status s) {
+          util::MutexLock lock(&mu);
+          ++outcomes;
+          if (!s.ok() && !absl::IsCancelled(s)) {
+            problems.push_back(s.ToString());
+          }
+          changed.SignalAll();
+        });
+        if (status.ok()) {
+          util::MutexLock lock(&mu);
+          ++accepted;
+          changed.SignalAll();
+        } else if (!absl::IsFailedPrecondition(status)) {
+          note(status.ToString());
+        }
+      }
+    });
+  }
+  {  // Stop once some calls are in, while the callers go on.
+    util::MutexLock lock(&mu);
+    ASSERT_TRUE(changed.WaitFor(
+        &mu, kWait,
+        [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return accepted >= 500; }));
+  }
+  client_->Stop();
+  for (std::thread& caller : callers) caller.join();
+  util::MutexLock lock(&mu);
+  EXPECT_TRUE(
+      changed.WaitFor(&mu, kWait, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+        return outcomes >= accepted;
+      }));
+  EXPECT_EQ(outcomes, accepted);
+  EXPECT_TRUE(problems.empty()) << problems.front();
+}
+
 TEST_F(Loopback, EventsReportConnectAndStop) {
   util::Mutex mu;
   std::vector<EventType> seen;
