@@ -9,8 +9,10 @@
 //   link->Detach(code, reason);   // from WsHandler::OnClose
 //
 // Thread safety: Call and Finish (through responders) are thread-safe; the
-// session core sits behind `mu_`. Attach, OnBinary, Detach and all effects
-// run on the loop thread, never under `mu_`.
+// session core sits behind `mu_`, which a call does not take: it enters
+// through the intake (intake_mu_; see there), which Pump hands to the
+// session. Attach, OnBinary, Detach and all effects run on the loop thread,
+// never under `mu_`.
 #ifndef PARLEY_RUNTIME_TRANSPORT_SESSION_LINK_H_
 #define PARLEY_RUNTIME_TRANSPORT_SESSION_LINK_H_
 

@@ -1,8 +1,8 @@
-// util::Mutex: the lock a session link takes on every call, frame and
-// finished handler, and the durable buffer on every append. A glibc
-// pthread mutex that spins before it sleeps (below), under Abseil's
-// thread-safety annotations, with the two absl::MutexLock shapes its users
-// need.
+// util::Mutex: the locks a session link takes on every call (its intake),
+// frame and finished handler, and the durable buffer on every append. A
+// glibc pthread mutex that spins briefly before it sleeps (below), under
+// Abseil's thread-safety annotations, with the two absl::MutexLock shapes
+// its users need.
 //
 //   util::Mutex mu;
 //   int n ABSL_GUARDED_BY(mu);
@@ -20,17 +20,23 @@
 // keeps group commits large; std condition variables made 64 writers'
 // group commit 15-30 % slower).
 //
-// A contended lock spins, for up to 30 us, before it sleeps (unless the
-// process is bound to one CPU, where a spin cannot help): the caller's
-// sends and the I/O thread's handling of a frame take the link's lock for
-// microseconds (an ACK's bookkeeping: a mean of 2-3 us, rarely over 25),
-// and a sleep costs both threads a futex call and a context switch. An
-// adaptive pthread mutex (what this was before) spins at most 100 times,
-// about 1.5 us on the Intel guest of docs/PERFORMANCE.md's session 9: there
-// the caller slept 5,118 times per 300k one-way messages on the link's
-// lock, and `trial oneway 64 300000` made 30-32k context switches; spinning
-// for 30 us, 8-9k, and one-way throughput went from about 0.7 M to 1.1-1.4 M
-// messages a second (scripts/bench_ab.sh, interleaved).
+// A contended lock spins, for up to 2 us, before it sleeps (unless the
+// process is bound to one CPU, where a spin cannot help), as long as the
+// holds callers contend on: the intake's (a call queued, or appended in
+// place to the durable buffer), the payload pool's, the store's. A sleep
+// costs both threads a futex call and a context switch; a longer spin
+// mostly waits for a holder that was preempted, and takes the CPU it
+// needs. History (docs/PERFORMANCE.md, sessions 9 and 10): glibc's adaptive
+// mutex spins about 1.5 us, and while callers took the link's own lock,
+// held by the I/O thread for an ACK's bookkeeping (2-3 us on average,
+// rarely over 25), the caller slept 5,118 times per 300k one-way messages;
+// a 30 us spin took one-way from about 0.7 M to 1.1-1.4 M messages a
+// second but halved store_bench's 8 writers. Since callers enter through
+// the intake, 2 us keeps Parley's rates (one-way 1.89 -> 1.98 M, acked
+// 1.57 -> 1.59 M, never 1.16 -> 1.14 M, scripts/bench_ab.sh, 7 rounds) and
+// gives those writers back most of it (never, 8 x 64 B: 2.96-3.00 M ->
+// 4.02-4.05 M appends/s; no spin at all: 5.40-5.66 M, but one-way 4 % and
+// acked 9 % slower).
 //
 // Thread safety: as std::mutex (not recursive).
 #ifndef PARLEY_RUNTIME_UTIL_MUTEX_H_
@@ -77,7 +83,7 @@ class ABSL_LOCKABLE Mutex {
 
  private:
   friend class CondVar;
-  static constexpr int64_t kSpinNanos = 30000;  // see above
+  static constexpr int64_t kSpinNanos = 2000;  // see above
   // Whether the process may run on more than one CPU (as its affinity was
   // when first asked): on one, a spin only delays the holder it waits for.
   static bool MaySpin() {
