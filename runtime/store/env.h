@@ -58,6 +58,11 @@ class WritableFile {
     (void)n;
     return absl::FailedPreconditionError("AppendInPlace on a file not mapped");
   }
+  // Drops the map (later appends use write(2)); a no-op without one. Before
+  // a file's last Sync: write-back of a mapped page first write-protects it
+  // in every map, a TLB shootdown per page (an interrupt to the other CPUs,
+  // each a VM exit on a guest), where munmap flushes once.
+  virtual absl::Status Unmap() { return absl::OkStatus(); }
 };
 
 // A file read front to back by one thread.

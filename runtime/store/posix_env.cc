@@ -146,15 +146,19 @@ class PosixWritableFile : public WritableFile {
     return absl::OkStatus();
   }
 
+  absl::Status Unmap() override {
+    if (map_ == nullptr) return absl::OkStatus();
+    const int failed = ::munmap(map_, static_cast<size_t>(map_size_));
+    map_ = nullptr;
+    map_size_ = 0;
+    return failed != 0 ? PosixError(absl::StrCat("munmap ", path_), errno)
+                       : absl::OkStatus();
+  }
+
   absl::Status Close() override {
     if (fd_ < 0) return absl::OkStatus();
     absl::Status s = Flush();
-    if (map_ != nullptr &&
-        ::munmap(map_, static_cast<size_t>(map_size_)) != 0 && s.ok()) {
-      s = PosixError(absl::StrCat("munmap ", path_), errno);
-    }
-    map_ = nullptr;
-    map_size_ = 0;
+    s.Update(Unmap());
     if (::close(fd_) != 0 && s.ok()) {
       s = PosixError(absl::StrCat("close ", path_), errno);
     }

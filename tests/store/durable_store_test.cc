@@ -802,6 +802,26 @@ TEST(PosixWritableFileTest, ZeroFilledFileTakesAppendsIntoItsMapUntilFull) {
             std::string(1000, 'a') + std::string(3100, 'b'));
 }
 
+TEST(PosixWritableFileTest, AfterUnmapAppendsGoThroughWrites) {
+  TestDir dir;
+  const std::string path = dir.path() + "/unmapped";
+  std::unique_ptr<WritableFile> file = NewFileOrDie(dir, path);
+  ASSERT_NE(file, nullptr);
+  ASSERT_TRUE(file->Preallocate(4096, /*zero_fill=*/true).ok());
+  ASSERT_TRUE(file->Append("mapped ").ok());
+  ASSERT_TRUE(file->Unmap().ok());
+  EXPECT_EQ(file->MappedRoom(), 0u);
+  EXPECT_EQ(file->MappedTail(1), nullptr);
+  ASSERT_TRUE(file->Append("written").ok());
+  ASSERT_TRUE(file->Unmap().ok());  // again: nothing to do
+  ASSERT_TRUE(file->Sync().ok());
+  ASSERT_TRUE(file->Close().ok());
+  // What the zero fill reserved beyond the appends stays zeros.
+  std::string expected = "mapped written";
+  expected.resize(4096, '\0');
+  EXPECT_EQ(testing::ReadFileOrDie(path), expected);
+}
+
 TEST(PosixWritableFileTest, FallocatedFileHasNoMap) {
   TestDir dir;
   std::unique_ptr<WritableFile> file =

@@ -101,6 +101,8 @@ class FaultInjectionEnv::File : public WritableFile {
     return Appended(n, [&] { return target_->AppendInPlace(n); });
   }
 
+  absl::Status Unmap() override { return target_->Unmap(); }
+
   absl::Status Close() override {
     // Closing flushes the target's buffer: bytes already counted in pos.
     return target_->Close();
