@@ -181,7 +181,9 @@ void SessionLink::PostPumpLocked() {
 }
 
 void SessionLink::DrainIntakeLocked() {
-  std::vector<IntakeCall> calls;
+  // The batch is taken by a swap with the last one's emptied vector, so
+  // the intake keeps its capacity from one batch to the next.
+  std::vector<IntakeCall>& calls = drained_;
   bool window_refused;
   {
     util::MutexLock lock(&intake_mu_);
@@ -191,7 +193,7 @@ void SessionLink::DrainIntakeLocked() {
     published_ = session_.admission_state();
     published_.stopped |= stopped;
     published_.Add(intake_.size(), intake_bytes_);
-    calls.swap(intake_);
+    intake_.swap(calls);
     intake_bytes_ = 0;
     intake_posted_ = false;
     window_refused = std::exchange(window_refused_, false);
@@ -220,6 +222,9 @@ void SessionLink::DrainIntakeLocked() {
       session_.Refuse(std::move(call.done), std::move(checked));
     }
   }
+  calls.clear();
+  // A burst's capacity is not kept.
+  if (calls.capacity() > kKeptIntakeCalls) calls = std::vector<IntakeCall>();
 }
 
 void SessionLink::HandAppendedLocked(uint64_t id, absl::string_view method,

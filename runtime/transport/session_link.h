@@ -182,6 +182,10 @@ class SessionLink : public Channel,
     absl::Time now;
   };
   mutable util::Mutex intake_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  // The last batch's vector, emptied, for the next swap (DrainIntakeLocked),
+  // kept while its capacity is at most kKeptIntakeCalls.
+  static constexpr size_t kKeptIntakeCalls = 4096;
+  std::vector<IntakeCall> drained_ ABSL_GUARDED_BY(mu_);
   session::CallAdmission intake_admission_ ABSL_GUARDED_BY(intake_mu_);
   session::AdmissionState published_ ABSL_GUARDED_BY(intake_mu_);
   std::vector<IntakeCall> intake_ ABSL_GUARDED_BY(intake_mu_);
