@@ -637,6 +637,17 @@ absl::Status Session::CheckCall(absl::string_view method, size_t payload_bytes,
   return checked;
 }
 
+absl::Status Session::CheckAccepted(absl::string_view method,
+                                    size_t payload_bytes, bool reply_wanted,
+                                    absl::Duration ack_within) {
+  AdmissionState state = admission_state();
+  state.messages = state.bytes = 0;  // the intake counted it
+  state.peer_window = 0;  // "not known yet": the call queues, as accepted
+  bool window_shut = false;
+  return admission_.Check(method, payload_bytes, reply_wanted, ack_within,
+                          state, &window_shut);
+}
+
 void Session::NoteShutWindow() {
   if (!backpressured_) {
     backpressured_ = true;

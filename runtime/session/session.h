@@ -334,8 +334,15 @@ class Session {
   // order (from Restore's first_call_id).
   absl::Status CheckCall(absl::string_view method, size_t payload_bytes,
                          bool reply_wanted, absl::Duration ack_within);
-  // Call's second step: takes the call that CheckCall passed last, with
-  // nothing else in between.
+  // CheckCall for a call that an intake already accepted, against an
+  // earlier copy of this state (and counted in the send buffer there): it
+  // is refused only once stopped, or above a frame limit learned since
+  // (as a queued call above it is), never for the window, which it waits
+  // for even under kReject.
+  absl::Status CheckAccepted(absl::string_view method, size_t payload_bytes,
+                             bool reply_wanted, absl::Duration ack_within);
+  // Call's second step: takes the call that CheckCall (or CheckAccepted)
+  // passed last, with nothing else in between.
   void TakeChecked(std::string payload, absl::Duration ack_within,
                    CallDone done, absl::Time now);
   // A call that was never taken fails: `done` (may be empty: then a

@@ -211,9 +211,9 @@ void SessionLink::DrainIntakeLocked() {
                          now);
       continue;
     }
-    // Refused only if the session changed since the state the call was
-    // checked against (stopped, or a handshake lowered the frame limit).
-    absl::Status checked = session_.CheckCall(
+    // Refused only if the session stopped since the state the call was
+    // checked against, or a handshake lowered the frame limit.
+    absl::Status checked = session_.CheckAccepted(
         method, call.payload.size(), call.reply_wanted, call.ack_within);
     if (checked.ok()) {
       session_.TakeChecked(std::move(call.payload), call.ack_within,

@@ -503,6 +503,36 @@ TEST_F(WindowTest, RejectPolicyRefusesWhileShutAndTheCallerKeepsTheCall) {
   EXPECT_EQ(client_.s->stats().pending_calls, 0u);
 }
 
+// A call an intake accepted while the window had room is taken even if
+// the window shut before the hand-over (a resume put the unacked calls
+// back in the queue, say): under kReject too, it waits for credit rather
+// than failing after its caller heard OK.
+TEST_F(WindowTest, AnAcceptedCallQueuesEvenUnderRejectOnceTheWindowShut) {
+  SessionOptions client = Options(Role::kClient);
+  client.flow.policy = BackpressurePolicy::kReject;
+  Use(client, Window(Role::kServer, 1));
+  Connect();
+  ASSERT_TRUE(Send(client_, "1").ok());
+  Pump();
+  const absl::Duration none = absl::ZeroDuration();
+  EXPECT_TRUE(
+      absl::IsResourceExhausted(client_.s->CheckCall("t.S/M", 1, false, none)));
+  ASSERT_TRUE(client_.s->CheckAccepted("t.S/M", 1, false, none).ok());
+  std::vector<absl::Status> done;
+  client_.s->TakeChecked(
+      "2", none,
+      [&](absl::StatusOr<std::string> r) { done.push_back(r.status()); }, now_);
+  EXPECT_EQ(client_.s->stats().queued_messages, 1u);
+  FinishOne();  // acks "1": "2" takes the window
+  FinishOne();
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_TRUE(done[0].ok()) << done[0];
+  // Stopped, it is refused after all.
+  client_.s->Stop(absl::CancelledError("stopped"));
+  EXPECT_TRUE(absl::IsFailedPrecondition(
+      client_.s->CheckAccepted("t.S/M", 1, false, none)));
+}
+
 TEST_F(WindowTest, RepliesPassAShutWindow) {
   // The client holds the server's call, so the server's window towards it
   // is shut; the server's REPLY to the client's request still goes out.
