@@ -419,6 +419,13 @@ class WindowTest : public SessionPair {
     options.flow.receive_window_bytes = bytes;
     return options;
   }
+  // A kReject client, connected to a server whose window is `messages`.
+  void ConnectRejecting(uint32_t messages) {
+    SessionOptions client = Options(Role::kClient);
+    client.flow.policy = BackpressurePolicy::kReject;
+    Use(client, Window(Role::kServer, messages));
+    Connect();
+  }
   // Finishes the oldest held delivery.
   void FinishOne() {
     ASSERT_FALSE(server_.held.empty());
@@ -480,10 +487,7 @@ TEST_F(WindowTest, ByteWindowHoldsBackCallsButLetsOneLargeCallGoAlone) {
 }
 
 TEST_F(WindowTest, RejectPolicyRefusesWhileShutAndTheCallerKeepsTheCall) {
-  SessionOptions client = Options(Role::kClient);
-  client.flow.policy = BackpressurePolicy::kReject;
-  Use(client, Window(Role::kServer, 2));
-  Connect();
+  ConnectRejecting(2);
   ASSERT_TRUE(Send(client_, "1").ok());
   ASSERT_TRUE(Send(client_, "2").ok());
   Pump();
@@ -508,10 +512,7 @@ TEST_F(WindowTest, RejectPolicyRefusesWhileShutAndTheCallerKeepsTheCall) {
 // back in the queue, say): under kReject too, it waits for credit rather
 // than failing after its caller heard OK.
 TEST_F(WindowTest, AnAcceptedCallQueuesEvenUnderRejectOnceTheWindowShut) {
-  SessionOptions client = Options(Role::kClient);
-  client.flow.policy = BackpressurePolicy::kReject;
-  Use(client, Window(Role::kServer, 1));
-  Connect();
+  ConnectRejecting(1);
   ASSERT_TRUE(Send(client_, "1").ok());
   Pump();
   const absl::Duration none = absl::ZeroDuration();
