@@ -316,9 +316,9 @@ absl::Status DurableStore::WriteBatch(absl::Span<Op* const> batch, bool sync,
 absl::Status DurableStore::FinishSegment() {
   PARLEY_RETURN_IF_ERROR(writer_->AddRecord(EncodeSeal()));
   // Unmapped first, the sync writes the pages back without a TLB shootdown
-  // each: with the map, a segment's seal cost the caller 11 % of a one-way
-  // trial's time in interrupts to the other CPU (docs/PERFORMANCE.md,
-  // session 10).
+  // each: with the map, the seals cost 11 % of a durable one-way trial's
+  // samples, on the caller, in interrupts to the other CPU
+  // (docs/PERFORMANCE.md, session 10).
   PARLEY_RETURN_IF_ERROR(file_->Unmap());
   PARLEY_RETURN_IF_ERROR(file_->Sync());
   absl::Status s = file_->Close();

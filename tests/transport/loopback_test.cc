@@ -337,6 +337,29 @@ TEST_F(Loopback, CallsRacingStopEachGetOneOutcome) {
   EXPECT_TRUE(problems.empty()) << problems.front();
 }
 
+// The send buffer's bound holds for calls accepted off the link's lock:
+// whether a call still waits in the intake or was handed to the session,
+// it counts, so the fourth of max_pending_messages = 3 is refused at once,
+// and stays refused (nothing is acked: the client never connects).
+TEST_F(Loopback, TheSendBufferBoundCountsCallsNotYetHandedToTheSession) {
+  Server gone{ServerOptions()};
+  ASSERT_TRUE(gone.Start().ok());
+  ClientOptions options;
+  options.url = absl::StrCat("ws://127.0.0.1:", gone.port(), "/");
+  options.flow.max_pending_messages = 3;
+  gone.Stop();  // nothing listens there now
+  Client lonely(options);
+  ASSERT_TRUE(lonely.Start().ok());
+  test::Calc::Stub stub(lonely.channel());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(stub.Note(MakeNum(i)).ok()) << i;
+  for (int i = 0; i < 100; ++i) {
+    absl::Status refused = stub.Note(MakeNum(3));
+    ASSERT_TRUE(absl::IsResourceExhausted(refused)) << i << ": " << refused;
+  }
+  EXPECT_EQ(lonely.stats().pending_calls, 3u);
+  lonely.Stop();
+}
+
 TEST_F(Loopback, EventsReportConnectAndStop) {
   util::Mutex mu;
   std::vector<EventType> seen;
