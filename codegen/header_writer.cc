@@ -15,8 +15,7 @@ constexpr int kNestedMemberIndent = 4;
 
 const ListTemplate kStubCall = {
     "absl::Status $method$(",
-    {"const $request$& request",
-     "std::function<void($result$)> done$done_default$",
+    {"const $request$& request", "$callback$ done$done_default$",
      "const ::parley::CallOptions& options = {}"},
     ");",
     ListBreak::kAlignOrBreak};
@@ -36,7 +35,7 @@ const ListTemplate kServiceMethod = {
 
 void PrintIncludes(const FileModel& file, Printer* printer) {
   if (!file.services.empty()) {
-    printer->Print("#include <functional>\n#include <memory>\n\n");
+    printer->Print("#include <memory>\n\n");
   }
   for (const std::string& include : file.header_includes) {
     printer->Print("#include \"$include$\"\n", "include", include);

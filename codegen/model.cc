@@ -20,10 +20,10 @@ using ::google::protobuf::SourceLocation;
 
 // The call-kind table: one row per ::parley::MethodKind.
 constexpr CallKind kCallKinds[] = {
-    {"kMessage", "absl::Status", " = nullptr",
+    {"kMessage", "absl::Status", "::parley::AckCallback", " = nullptr",
      "::parley::internal::CallMessage"},
-    {"kRequest", "absl::StatusOr<$reply$>", "",
-     "::parley::internal::CallRequest<$reply$>"},
+    {"kRequest", "absl::StatusOr<$reply$>", "::parley::ReplyCallback<$reply$>",
+     "", "::parley::internal::CallRequest<$reply$>"},
 };
 
 template <typename DescriptorT>
@@ -72,6 +72,7 @@ MethodModel BuildMethodModel(const MethodDescriptor* method,
   vars["kind"] = kind.enumerator;
   vars["ack_within"] = DurationExpression(DefaultAckWithinMs(method));
   vars["result"] = Expand(vars, kind.result);
+  vars["callback"] = Expand(vars, kind.callback);
   vars["done_default"] = Expand(vars, kind.done_default);
   vars["call"] = Expand(vars, kind.call);
   return model;

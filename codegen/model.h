@@ -30,6 +30,8 @@ struct CallKind {
   const char* enumerator;
   // What the stub's callback receives and the blocking form returns.
   const char* result;
+  // The stub's callback type (parley/rpc.h), taking `result`.
+  const char* callback;
   // Default argument of the stub's `done` parameter ("" = none).
   const char* done_default;
   // The runtime helper the stub calls.

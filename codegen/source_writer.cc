@@ -28,12 +28,11 @@ const ListTemplate kStubConstructor = {
     ")",
     ListBreak::kAlignOrBreak};
 
-const ListTemplate kStubCall = {
-    "absl::Status $service$::Stub::$method$(",
-    {"const $request$& request", "std::function<void($result$)> done",
-     "const ::parley::CallOptions& options"},
-    ") {",
-    ListBreak::kAlignOrBreak};
+const ListTemplate kStubCall = {"absl::Status $service$::Stub::$method$(",
+                                {"const $request$& request", "$callback$ done",
+                                 "const ::parley::CallOptions& options"},
+                                ") {",
+                                ListBreak::kAlignOrBreak};
 
 const ListTemplate kStubCallBody = {
     "return $call$(",
@@ -80,7 +79,6 @@ void PrintIncludes(const FileModel& file, Printer* printer) {
   if (file.services.empty()) return;
   printer->Print(
       "\n"
-      "#include <functional>\n"
       "#include <memory>\n"
       "#include <utility>\n"
       "\n"
@@ -115,7 +113,7 @@ void PrintStubCalls(const MethodModel& method, Printer* printer) {
                                    method.vars, kBodyIndent));
   printer->Print(method.vars,
                  "return ::parley::internal::Await<Result>(\n"
-                 "    *channel_, [&](std::function<void(Result)> done) {\n"
+                 "    *channel_, [&](::parley::Callback<void(Result)> done) {\n"
                  "      return $method$(request, std::move(done), options);\n"
                  "    });\n");
   printer->Outdent();

@@ -3,7 +3,6 @@
 
 #include "chat.parley.h"
 
-#include <functional>
 #include <memory>
 #include <utility>
 
@@ -31,9 +30,9 @@ const ::parley::MethodInfo ChatRoom::kLeaveMethod = {
 ChatRoom::Stub::Stub(std::shared_ptr<::parley::Channel> channel)
     : channel_(std::move(channel)) {}
 
-absl::Status ChatRoom::Stub::Join(
-    const Name& request, std::function<void(absl::StatusOr<Members>)> done,
-    const ::parley::CallOptions& options) {
+absl::Status ChatRoom::Stub::Join(const Name& request,
+                                  ::parley::ReplyCallback<Members> done,
+                                  const ::parley::CallOptions& options) {
   return ::parley::internal::CallRequest<Members>(
       *channel_, kJoinMethod, request, options, std::move(done));
 }
@@ -42,13 +41,13 @@ absl::StatusOr<Members> ChatRoom::Stub::JoinBlocking(
     const Name& request, const ::parley::CallOptions& options) {
   using Result = absl::StatusOr<Members>;
   return ::parley::internal::Await<Result>(
-      *channel_, [&](std::function<void(Result)> done) {
+      *channel_, [&](::parley::Callback<void(Result)> done) {
         return Join(request, std::move(done), options);
       });
 }
 
 absl::Status ChatRoom::Stub::Say(const Line& request,
-                                 std::function<void(absl::Status)> done,
+                                 ::parley::AckCallback done,
                                  const ::parley::CallOptions& options) {
   return ::parley::internal::CallMessage(*channel_, kSayMethod, request,
                                          options, std::move(done));
@@ -58,14 +57,14 @@ absl::Status ChatRoom::Stub::SayBlocking(const Line& request,
                                          const ::parley::CallOptions& options) {
   using Result = absl::Status;
   return ::parley::internal::Await<Result>(
-      *channel_, [&](std::function<void(Result)> done) {
+      *channel_, [&](::parley::Callback<void(Result)> done) {
         return Say(request, std::move(done), options);
       });
 }
 
-absl::Status ChatRoom::Stub::History(
-    const Query& request, std::function<void(absl::StatusOr<Lines>)> done,
-    const ::parley::CallOptions& options) {
+absl::Status ChatRoom::Stub::History(const Query& request,
+                                     ::parley::ReplyCallback<Lines> done,
+                                     const ::parley::CallOptions& options) {
   return ::parley::internal::CallRequest<Lines>(
       *channel_, kHistoryMethod, request, options, std::move(done));
 }
@@ -74,13 +73,13 @@ absl::StatusOr<Lines> ChatRoom::Stub::HistoryBlocking(
     const Query& request, const ::parley::CallOptions& options) {
   using Result = absl::StatusOr<Lines>;
   return ::parley::internal::Await<Result>(
-      *channel_, [&](std::function<void(Result)> done) {
+      *channel_, [&](::parley::Callback<void(Result)> done) {
         return History(request, std::move(done), options);
       });
 }
 
 absl::Status ChatRoom::Stub::Leave(const ::google::protobuf::Empty& request,
-                                   std::function<void(absl::Status)> done,
+                                   ::parley::AckCallback done,
                                    const ::parley::CallOptions& options) {
   return ::parley::internal::CallMessage(*channel_, kLeaveMethod, request,
                                          options, std::move(done));
@@ -91,7 +90,7 @@ absl::Status ChatRoom::Stub::LeaveBlocking(
     const ::parley::CallOptions& options) {
   using Result = absl::Status;
   return ::parley::internal::Await<Result>(
-      *channel_, [&](std::function<void(Result)> done) {
+      *channel_, [&](::parley::Callback<void(Result)> done) {
         return Leave(request, std::move(done), options);
       });
 }
@@ -153,7 +152,7 @@ ChatFeed::Stub::Stub(std::shared_ptr<::parley::Channel> channel)
     : channel_(std::move(channel)) {}
 
 absl::Status ChatFeed::Stub::Posted(const Line& request,
-                                    std::function<void(absl::Status)> done,
+                                    ::parley::AckCallback done,
                                     const ::parley::CallOptions& options) {
   return ::parley::internal::CallMessage(*channel_, kPostedMethod, request,
                                          options, std::move(done));
@@ -163,13 +162,13 @@ absl::Status ChatFeed::Stub::PostedBlocking(
     const Line& request, const ::parley::CallOptions& options) {
   using Result = absl::Status;
   return ::parley::internal::Await<Result>(
-      *channel_, [&](std::function<void(Result)> done) {
+      *channel_, [&](::parley::Callback<void(Result)> done) {
         return Posted(request, std::move(done), options);
       });
 }
 
 absl::Status ChatFeed::Stub::Announced(const Presence& request,
-                                       std::function<void(absl::Status)> done,
+                                       ::parley::AckCallback done,
                                        const ::parley::CallOptions& options) {
   return ::parley::internal::CallMessage(*channel_, kAnnouncedMethod, request,
                                          options, std::move(done));
@@ -179,7 +178,7 @@ absl::Status ChatFeed::Stub::AnnouncedBlocking(
     const Presence& request, const ::parley::CallOptions& options) {
   using Result = absl::Status;
   return ::parley::internal::Await<Result>(
-      *channel_, [&](std::function<void(Result)> done) {
+      *channel_, [&](::parley::Callback<void(Result)> done) {
         return Announced(request, std::move(done), options);
       });
 }

@@ -4,7 +4,6 @@
 #ifndef CHAT_PARLEY_H_
 #define CHAT_PARLEY_H_
 
-#include <functional>
 #include <memory>
 
 #include "absl/status/status.h"
@@ -35,28 +34,27 @@ class ChatRoom final {
 
     // Enters the room under a name; AlreadyExists when the name is taken.
     absl::Status Join(const Name& request,
-                      std::function<void(absl::StatusOr<Members>)> done,
+                      ::parley::ReplyCallback<Members> done,
                       const ::parley::CallOptions& options = {});
     absl::StatusOr<Members> JoinBlocking(
         const Name& request, const ::parley::CallOptions& options = {});
 
     // Says a line to everybody else in the room (after Join).
-    absl::Status Say(const Line& request,
-                     std::function<void(absl::Status)> done = nullptr,
+    absl::Status Say(const Line& request, ::parley::AckCallback done = nullptr,
                      const ::parley::CallOptions& options = {});
     absl::Status SayBlocking(const Line& request,
                              const ::parley::CallOptions& options = {});
 
     // The latest lines said in the room.
     absl::Status History(const Query& request,
-                         std::function<void(absl::StatusOr<Lines>)> done,
+                         ::parley::ReplyCallback<Lines> done,
                          const ::parley::CallOptions& options = {});
     absl::StatusOr<Lines> HistoryBlocking(
         const Query& request, const ::parley::CallOptions& options = {});
 
     // Leaves the room; the others are told.
     absl::Status Leave(const ::google::protobuf::Empty& request,
-                       std::function<void(absl::Status)> done = nullptr,
+                       ::parley::AckCallback done = nullptr,
                        const ::parley::CallOptions& options = {});
     absl::Status LeaveBlocking(const ::google::protobuf::Empty& request,
                                const ::parley::CallOptions& options = {});
@@ -108,14 +106,14 @@ class ChatFeed final {
 
     // A line somebody else said.
     absl::Status Posted(const Line& request,
-                        std::function<void(absl::Status)> done = nullptr,
+                        ::parley::AckCallback done = nullptr,
                         const ::parley::CallOptions& options = {});
     absl::Status PostedBlocking(const Line& request,
                                 const ::parley::CallOptions& options = {});
 
     // Somebody joined or left.
     absl::Status Announced(const Presence& request,
-                           std::function<void(absl::Status)> done = nullptr,
+                           ::parley::AckCallback done = nullptr,
                            const ::parley::CallOptions& options = {});
     absl::Status AnnouncedBlocking(const Presence& request,
                                    const ::parley::CallOptions& options = {});

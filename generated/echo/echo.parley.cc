@@ -3,7 +3,6 @@
 
 #include "echo.parley.h"
 
-#include <functional>
 #include <memory>
 #include <utility>
 
@@ -25,9 +24,9 @@ const ::parley::MethodInfo Echo::kSayMethod = {
 Echo::Stub::Stub(std::shared_ptr<::parley::Channel> channel)
     : channel_(std::move(channel)) {}
 
-absl::Status Echo::Stub::Shout(
-    const Words& request, std::function<void(absl::StatusOr<Shouted>)> done,
-    const ::parley::CallOptions& options) {
+absl::Status Echo::Stub::Shout(const Words& request,
+                               ::parley::ReplyCallback<Shouted> done,
+                               const ::parley::CallOptions& options) {
   return ::parley::internal::CallRequest<Shouted>(
       *channel_, kShoutMethod, request, options, std::move(done));
 }
@@ -36,13 +35,12 @@ absl::StatusOr<Shouted> Echo::Stub::ShoutBlocking(
     const Words& request, const ::parley::CallOptions& options) {
   using Result = absl::StatusOr<Shouted>;
   return ::parley::internal::Await<Result>(
-      *channel_, [&](std::function<void(Result)> done) {
+      *channel_, [&](::parley::Callback<void(Result)> done) {
         return Shout(request, std::move(done), options);
       });
 }
 
-absl::Status Echo::Stub::Say(const Words& request,
-                             std::function<void(absl::Status)> done,
+absl::Status Echo::Stub::Say(const Words& request, ::parley::AckCallback done,
                              const ::parley::CallOptions& options) {
   return ::parley::internal::CallMessage(*channel_, kSayMethod, request,
                                          options, std::move(done));
@@ -52,7 +50,7 @@ absl::Status Echo::Stub::SayBlocking(const Words& request,
                                      const ::parley::CallOptions& options) {
   using Result = absl::Status;
   return ::parley::internal::Await<Result>(
-      *channel_, [&](std::function<void(Result)> done) {
+      *channel_, [&](::parley::Callback<void(Result)> done) {
         return Say(request, std::move(done), options);
       });
 }
@@ -91,7 +89,7 @@ Listener::Stub::Stub(std::shared_ptr<::parley::Channel> channel)
     : channel_(std::move(channel)) {}
 
 absl::Status Listener::Stub::Notice(const Words& request,
-                                    std::function<void(absl::Status)> done,
+                                    ::parley::AckCallback done,
                                     const ::parley::CallOptions& options) {
   return ::parley::internal::CallMessage(*channel_, kNoticeMethod, request,
                                          options, std::move(done));
@@ -101,7 +99,7 @@ absl::Status Listener::Stub::NoticeBlocking(
     const Words& request, const ::parley::CallOptions& options) {
   using Result = absl::Status;
   return ::parley::internal::Await<Result>(
-      *channel_, [&](std::function<void(Result)> done) {
+      *channel_, [&](::parley::Callback<void(Result)> done) {
         return Notice(request, std::move(done), options);
       });
 }

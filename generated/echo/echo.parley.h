@@ -4,7 +4,6 @@
 #ifndef ECHO_PARLEY_H_
 #define ECHO_PARLEY_H_
 
-#include <functional>
 #include <memory>
 
 #include "absl/status/status.h"
@@ -33,14 +32,13 @@ class Echo final {
 
     // Returns the words in capitals.
     absl::Status Shout(const Words& request,
-                       std::function<void(absl::StatusOr<Shouted>)> done,
+                       ::parley::ReplyCallback<Shouted> done,
                        const ::parley::CallOptions& options = {});
     absl::StatusOr<Shouted> ShoutBlocking(
         const Words& request, const ::parley::CallOptions& options = {});
 
     // A one-way message; completes when the server has printed it.
-    absl::Status Say(const Words& request,
-                     std::function<void(absl::Status)> done = nullptr,
+    absl::Status Say(const Words& request, ::parley::AckCallback done = nullptr,
                      const ::parley::CallOptions& options = {});
     absl::Status SayBlocking(const Words& request,
                              const ::parley::CallOptions& options = {});
@@ -81,7 +79,7 @@ class Listener final {
 
     // A line the server wants the client to print.
     absl::Status Notice(const Words& request,
-                        std::function<void(absl::Status)> done = nullptr,
+                        ::parley::AckCallback done = nullptr,
                         const ::parley::CallOptions& options = {});
     absl::Status NoticeBlocking(const Words& request,
                                 const ::parley::CallOptions& options = {});

@@ -3,7 +3,6 @@
 
 #include "events.parley.h"
 
-#include <functional>
 #include <memory>
 #include <utility>
 
@@ -25,7 +24,7 @@ Journal::Stub::Stub(std::shared_ptr<::parley::Channel> channel)
     : channel_(std::move(channel)) {}
 
 absl::Status Journal::Stub::Record(const Reading& request,
-                                   std::function<void(absl::Status)> done,
+                                   ::parley::AckCallback done,
                                    const ::parley::CallOptions& options) {
   return ::parley::internal::CallMessage(*channel_, kRecordMethod, request,
                                          options, std::move(done));
@@ -35,7 +34,7 @@ absl::Status Journal::Stub::RecordBlocking(
     const Reading& request, const ::parley::CallOptions& options) {
   using Result = absl::Status;
   return ::parley::internal::Await<Result>(
-      *channel_, [&](std::function<void(Result)> done) {
+      *channel_, [&](::parley::Callback<void(Result)> done) {
         return Record(request, std::move(done), options);
       });
 }

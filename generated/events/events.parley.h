@@ -4,7 +4,6 @@
 #ifndef EVENTS_PARLEY_H_
 #define EVENTS_PARLEY_H_
 
-#include <functional>
 #include <memory>
 
 #include "absl/status/status.h"
@@ -34,7 +33,7 @@ class Journal final {
     // file. No ack deadline: a reading waits in the client's buffer for as
     // long as the server is away.
     absl::Status Record(const Reading& request,
-                        std::function<void(absl::Status)> done = nullptr,
+                        ::parley::AckCallback done = nullptr,
                         const ::parley::CallOptions& options = {});
     absl::Status RecordBlocking(const Reading& request,
                                 const ::parley::CallOptions& options = {});

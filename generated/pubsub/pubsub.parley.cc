@@ -3,7 +3,6 @@
 
 #include "pubsub.parley.h"
 
-#include <functional>
 #include <memory>
 #include <utility>
 
@@ -29,9 +28,9 @@ const ::parley::MethodInfo Broker::kPublishMethod = {
 Broker::Stub::Stub(std::shared_ptr<::parley::Channel> channel)
     : channel_(std::move(channel)) {}
 
-absl::Status Broker::Stub::Subscribe(
-    const Topic& request, std::function<void(absl::StatusOr<Subscribed>)> done,
-    const ::parley::CallOptions& options) {
+absl::Status Broker::Stub::Subscribe(const Topic& request,
+                                     ::parley::ReplyCallback<Subscribed> done,
+                                     const ::parley::CallOptions& options) {
   return ::parley::internal::CallRequest<Subscribed>(
       *channel_, kSubscribeMethod, request, options, std::move(done));
 }
@@ -40,13 +39,13 @@ absl::StatusOr<Subscribed> Broker::Stub::SubscribeBlocking(
     const Topic& request, const ::parley::CallOptions& options) {
   using Result = absl::StatusOr<Subscribed>;
   return ::parley::internal::Await<Result>(
-      *channel_, [&](std::function<void(Result)> done) {
+      *channel_, [&](::parley::Callback<void(Result)> done) {
         return Subscribe(request, std::move(done), options);
       });
 }
 
 absl::Status Broker::Stub::Unsubscribe(const Topic& request,
-                                       std::function<void(absl::Status)> done,
+                                       ::parley::AckCallback done,
                                        const ::parley::CallOptions& options) {
   return ::parley::internal::CallMessage(*channel_, kUnsubscribeMethod, request,
                                          options, std::move(done));
@@ -56,15 +55,14 @@ absl::Status Broker::Stub::UnsubscribeBlocking(
     const Topic& request, const ::parley::CallOptions& options) {
   using Result = absl::Status;
   return ::parley::internal::Await<Result>(
-      *channel_, [&](std::function<void(Result)> done) {
+      *channel_, [&](::parley::Callback<void(Result)> done) {
         return Unsubscribe(request, std::move(done), options);
       });
 }
 
-absl::Status Broker::Stub::Publish(
-    const Publication& request,
-    std::function<void(absl::StatusOr<Published>)> done,
-    const ::parley::CallOptions& options) {
+absl::Status Broker::Stub::Publish(const Publication& request,
+                                   ::parley::ReplyCallback<Published> done,
+                                   const ::parley::CallOptions& options) {
   return ::parley::internal::CallRequest<Published>(
       *channel_, kPublishMethod, request, options, std::move(done));
 }
@@ -73,7 +71,7 @@ absl::StatusOr<Published> Broker::Stub::PublishBlocking(
     const Publication& request, const ::parley::CallOptions& options) {
   using Result = absl::StatusOr<Published>;
   return ::parley::internal::Await<Result>(
-      *channel_, [&](std::function<void(Result)> done) {
+      *channel_, [&](::parley::Callback<void(Result)> done) {
         return Publish(request, std::move(done), options);
       });
 }
@@ -122,7 +120,7 @@ Subscriber::Stub::Stub(std::shared_ptr<::parley::Channel> channel)
     : channel_(std::move(channel)) {}
 
 absl::Status Subscriber::Stub::Deliver(const Delivery& request,
-                                       std::function<void(absl::Status)> done,
+                                       ::parley::AckCallback done,
                                        const ::parley::CallOptions& options) {
   return ::parley::internal::CallMessage(*channel_, kDeliverMethod, request,
                                          options, std::move(done));
@@ -132,7 +130,7 @@ absl::Status Subscriber::Stub::DeliverBlocking(
     const Delivery& request, const ::parley::CallOptions& options) {
   using Result = absl::Status;
   return ::parley::internal::Await<Result>(
-      *channel_, [&](std::function<void(Result)> done) {
+      *channel_, [&](::parley::Callback<void(Result)> done) {
         return Deliver(request, std::move(done), options);
       });
 }

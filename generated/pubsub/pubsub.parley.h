@@ -4,7 +4,6 @@
 #ifndef PUBSUB_PARLEY_H_
 #define PUBSUB_PARLEY_H_
 
-#include <functional>
 #include <memory>
 
 #include "absl/status/status.h"
@@ -34,7 +33,7 @@ class Broker final {
 
     // Subscribes the caller to a topic (again: no effect).
     absl::Status Subscribe(const Topic& request,
-                           std::function<void(absl::StatusOr<Subscribed>)> done,
+                           ::parley::ReplyCallback<Subscribed> done,
                            const ::parley::CallOptions& options = {});
     absl::StatusOr<Subscribed> SubscribeBlocking(
         const Topic& request, const ::parley::CallOptions& options = {});
@@ -42,14 +41,14 @@ class Broker final {
     // Ends a subscription: publications made after the reply do not reach
     // the caller.
     absl::Status Unsubscribe(const Topic& request,
-                             std::function<void(absl::Status)> done = nullptr,
+                             ::parley::AckCallback done = nullptr,
                              const ::parley::CallOptions& options = {});
     absl::Status UnsubscribeBlocking(const Topic& request,
                                      const ::parley::CallOptions& options = {});
 
     // Numbers the publication and sends it to every subscriber of its topic.
     absl::Status Publish(const Publication& request,
-                         std::function<void(absl::StatusOr<Published>)> done,
+                         ::parley::ReplyCallback<Published> done,
                          const ::parley::CallOptions& options = {});
     absl::StatusOr<Published> PublishBlocking(
         const Publication& request, const ::parley::CallOptions& options = {});
@@ -97,7 +96,7 @@ class Subscriber final {
 
     // One publication of a subscribed topic.
     absl::Status Deliver(const Delivery& request,
-                         std::function<void(absl::Status)> done = nullptr,
+                         ::parley::AckCallback done = nullptr,
                          const ::parley::CallOptions& options = {});
     absl::Status DeliverBlocking(const Delivery& request,
                                  const ::parley::CallOptions& options = {});

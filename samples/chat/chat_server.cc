@@ -66,10 +66,10 @@ class ChatRoom : public chat::ChatRoom::Service {
     sample::PrintLine(absl::StrCat("<", line.name(), "> ", line.text()));
     history_.push_back(line);
     if (history_.size() > kHistoryLines) history_.pop_front();
-    ForEachOther(context.peer, [&line](chat::ChatFeed::Stub& feed,
-                                       std::function<void(absl::Status)> done) {
-      return feed.Posted(line, std::move(done));
-    });
+    ForEachOther(context.peer,
+                 [&line](chat::ChatFeed::Stub& feed, parley::AckCallback done) {
+                   return feed.Posted(line, std::move(done));
+                 });
     responder.Finish();
   }
 
@@ -112,7 +112,7 @@ class ChatRoom : public chat::ChatRoom::Service {
 
   void Announce(const chat::Presence& presence) {
     ForEachOther(nullptr, [&presence](chat::ChatFeed::Stub& feed,
-                                      std::function<void(absl::Status)> done) {
+                                      parley::AckCallback done) {
       return feed.Announced(presence, std::move(done));
     });
   }

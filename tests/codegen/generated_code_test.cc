@@ -3,7 +3,6 @@
 // every call by running a service's method table directly.
 #include <cstring>
 #include <deque>
-#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -19,6 +18,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "no_package.parley.h"
+#include "parley/callback.h"
 #include "parley/rpc.h"
 #include "runtime/util/mutex.h"
 
@@ -45,8 +45,8 @@ class FakeChannel : public parley::Channel {
                     parley::RawDoneCallback done) override {
     if (!accept_.ok()) return accept_;
     calls_.push_back({&method, payload, options});
-    std::function<void()> run = [this, &method, payload = std::move(payload),
-                                 done = std::move(done)]() mutable {
+    parley::Callback<void()> run = [this, &method, payload = std::move(payload),
+                                    done = std::move(done)]() mutable {
       Dispatch(method, payload, std::move(done));
     };
     if (!deferred_) {
@@ -65,7 +65,7 @@ class FakeChannel : public parley::Channel {
   }
 
   // Queues `job` as if it were an I/O-thread callback.
-  void Post(std::function<void()> job) {
+  void Post(parley::Callback<void()> job) {
     parley::util::MutexLock lock(&mu_);
     pending_.push_back(std::move(job));
     posted_.SignalAll();
@@ -74,7 +74,7 @@ class FakeChannel : public parley::Channel {
   // Waits (at most 10 s) for one queued job and runs it on this thread, as
   // the I/O thread. Returns false on timeout.
   bool RunOne() {
-    std::function<void()> job;
+    parley::Callback<void()> job;
     {
       parley::util::MutexLock lock(&mu_);
       auto has_job = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
@@ -118,7 +118,7 @@ class FakeChannel : public parley::Channel {
   uint64_t seq_ = 0;
   mutable parley::util::Mutex mu_;
   parley::util::CondVar posted_;  // pending_ grew
-  std::deque<std::function<void()>> pending_ ABSL_GUARDED_BY(mu_);
+  std::deque<parley::Callback<void()>> pending_ ABSL_GUARDED_BY(mu_);
   std::thread::id io_thread_ ABSL_GUARDED_BY(mu_);
 };
 

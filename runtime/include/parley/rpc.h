@@ -35,6 +35,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -44,6 +45,7 @@
 #include "absl/types/span.h"
 #include "google/protobuf/empty.pb.h"
 #include "google/protobuf/message_lite.h"
+#include "parley/callback.h"
 
 namespace parley {
 
@@ -68,9 +70,12 @@ struct CallOptions {
 
 // Completion of an untyped call: the reply payload (empty for messages) or
 // the failure.
-using RawDoneCallback = std::function<void(absl::StatusOr<std::string>)>;
+using RawDoneCallback = Callback<void(absl::StatusOr<std::string>)>;
 // Completion of a message (no reply): its ack outcome.
-using AckCallback = std::function<void(absl::Status)>;
+using AckCallback = Callback<void(absl::Status)>;
+// Completion of a typed request: the parsed reply or the failure.
+template <typename Rep>
+using ReplyCallback = Callback<void(absl::StatusOr<Rep>)>;
 
 // The calling end of one session.
 class Channel {
@@ -107,11 +112,11 @@ class Channel {
 // waits forever on a forgotten call.
 class RawResponder {
  public:
-  using Sink = std::function<void(absl::StatusOr<std::string>)>;
+  using Sink = Callback<void(absl::StatusOr<std::string>)>;
   // The same as a plain function, run exactly once as
   // complete(context, tag, outcome): for a channel that dispatches many
-  // calls, where a Sink capturing more than 16 bytes costs a heap
-  // allocation per call.
+  // calls, where a Sink capturing more than Callback::kInlineBytes costs a
+  // heap allocation per call.
   using CompleteFn = void (*)(void* context, uint64_t tag,
                               absl::StatusOr<std::string> result);
 
@@ -288,8 +293,7 @@ absl::Status CallMessage(Channel& channel, const MethodInfo& method,
 template <typename Rep>
 absl::Status CallRequest(Channel& channel, const MethodInfo& method,
                          const google::protobuf::MessageLite& request,
-                         const CallOptions& options,
-                         std::function<void(absl::StatusOr<Rep>)> done) {
+                         const CallOptions& options, ReplyCallback<Rep> done) {
   return channel.Call(
       method, SerializePayload(channel, request), options,
       [done = std::move(done),
@@ -307,9 +311,8 @@ absl::Status CallRequest(Channel& channel, const MethodInfo& method,
 // Blocks the calling thread until a call started by `start` completes.
 // Refuses with FailedPrecondition on the channel's I/O thread.
 template <typename Result>
-Result Await(
-    const Channel& channel,
-    const std::function<absl::Status(std::function<void(Result)>)>& start) {
+Result Await(const Channel& channel,
+             absl::FunctionRef<absl::Status(Callback<void(Result)>)> start) {
   if (channel.OnIoThread()) {
     return absl::FailedPreconditionError(
         "blocking call on the I/O thread would deadlock; use the callback "

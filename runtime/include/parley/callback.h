@@ -1,0 +1,151 @@
+// parley/callback.h — the type of every completion callback a call takes.
+//
+//   parley::Callback<void(absl::Status)> done = [this, id](absl::Status s) {
+//     ...
+//   };
+//   if (done) done(absl::OkStatus());
+//
+// Like std::function, but move-only (a callable capturing a unique_ptr is
+// fine) and with room for kInlineBytes (48) of captures in place: a lambda
+// capturing up to six pointers or references, or a shared_ptr and a few
+// more, costs no heap allocation. std::function keeps only 16 bytes in
+// place, and a call's callback is created once per call. A larger or
+// over-aligned callable, or one whose move may throw, is kept on the heap.
+//
+// Empty when default-constructed, or made from nullptr, a null function
+// pointer or an empty std::function; calling an empty Callback is
+// undefined (test it with operator bool first).
+//
+// Thread safety: as a plain object; a Callback runs wherever its owner
+// calls it (for calls: on the I/O thread, once).
+#ifndef PARLEY_CALLBACK_H_
+#define PARLEY_CALLBACK_H_
+
+#include <cstddef>
+#include <functional>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+namespace parley {
+
+template <typename Signature>
+class Callback;
+
+template <typename R, typename... Args>
+class Callback<R(Args...)> {
+ public:
+  static constexpr size_t kInlineBytes = 48;
+
+  Callback() noexcept = default;
+  Callback(std::nullptr_t) noexcept {}  // NOLINT: as std::function's
+
+  template <typename F, typename D = std::decay_t<F>,
+            typename = std::enable_if_t<!std::is_same_v<D, Callback> &&
+                                        std::is_invocable_r_v<R, D&, Args...>>>
+  Callback(F&& f) {  // NOLINT: implicit, as std::function's
+    if constexpr (kNullable<D>) {
+      if (f == nullptr) return;
+    }
+    if constexpr (kFitsInline<D>) {
+      ::new (static_cast<void*>(storage_)) D(std::forward<F>(f));
+    } else {
+      ::new (static_cast<void*>(storage_)) D*(new D(std::forward<F>(f)));
+    }
+    invoke_ = &Invoke<D>;
+    manage_ = &Manage<D>;
+  }
+
+  Callback(Callback&& other) noexcept { Take(other); }
+  Callback& operator=(Callback&& other) noexcept {
+    if (this != &other) {
+      Reset();
+      Take(other);
+    }
+    return *this;
+  }
+  Callback& operator=(std::nullptr_t) noexcept {
+    Reset();
+    return *this;
+  }
+  Callback(const Callback&) = delete;
+  Callback& operator=(const Callback&) = delete;
+  ~Callback() { Reset(); }
+
+  explicit operator bool() const noexcept { return invoke_ != nullptr; }
+  friend bool operator==(const Callback& f, std::nullptr_t) { return !f; }
+  friend bool operator!=(const Callback& f, std::nullptr_t) {
+    return static_cast<bool>(f);
+  }
+
+  // Runs the callable; the Callback must not be empty. Const as
+  // std::function's is: a const Callback may run a callable that changes.
+  R operator()(Args... args) const {
+    return invoke_(storage_, std::forward<Args>(args)...);
+  }
+
+ private:
+  enum class Op { kMove, kDestroy };
+
+  template <typename D>
+  static constexpr bool kFitsInline = sizeof(D) <= kInlineBytes &&
+                                      alignof(D) <= alignof(std::max_align_t) &&
+                                      std::is_nothrow_move_constructible_v<D>;
+  template <typename D>
+  struct IsStdFunction : std::false_type {};
+  template <typename Sig>
+  struct IsStdFunction<std::function<Sig>> : std::true_type {};
+  template <typename D>
+  static constexpr bool kNullable =
+      std::is_pointer_v<D> || std::is_member_pointer_v<D> ||
+      IsStdFunction<D>::value;
+
+  // The callable kept in `storage`: in place, or behind a pointer there.
+  template <typename D>
+  static D& Get(void* storage) {
+    if constexpr (kFitsInline<D>) {
+      return *std::launder(static_cast<D*>(storage));
+    } else {
+      return **std::launder(static_cast<D**>(storage));
+    }
+  }
+  template <typename D>
+  static R Invoke(void* storage, Args&&... args) {
+    return std::invoke(Get<D>(storage), std::forward<Args>(args)...);
+  }
+  // kMove: moves the callable from `from` into `to` (raw storage) and ends
+  // it in `from`. kDestroy: ends it in `from`.
+  template <typename D>
+  static void Manage(Op op, void* from, void* to) noexcept {
+    if constexpr (kFitsInline<D>) {
+      D& callable = Get<D>(from);
+      if (op == Op::kMove) ::new (to) D(std::move(callable));
+      callable.~D();
+    } else if (op == Op::kMove) {
+      ::new (to) D*(&Get<D>(from));
+    } else {
+      delete &Get<D>(from);
+    }
+  }
+
+  void Take(Callback& other) noexcept {
+    if (other.manage_ == nullptr) return;
+    other.manage_(Op::kMove, other.storage_, storage_);
+    invoke_ = std::exchange(other.invoke_, nullptr);
+    manage_ = std::exchange(other.manage_, nullptr);
+  }
+  void Reset() noexcept {
+    if (manage_ == nullptr) return;
+    manage_(Op::kDestroy, storage_, nullptr);
+    invoke_ = nullptr;
+    manage_ = nullptr;
+  }
+
+  alignas(std::max_align_t) mutable unsigned char storage_[kInlineBytes];
+  R (*invoke_)(void*, Args&&...) = nullptr;
+  void (*manage_)(Op, void*, void*) noexcept = nullptr;
+};
+
+}  // namespace parley
+
+#endif  // PARLEY_CALLBACK_H_
