@@ -76,6 +76,22 @@ TEST(CallbackTest, KeepsSmallCallablesInPlaceAndLargeOnesOnTheHeap) {
   EXPECT_TRUE(large_moved);
 }
 
+TEST(CallbackTest, MovesTriviallyCopyableCallablesAsBytes) {
+  int64_t a = 40;
+  int64_t* target = &a;
+  Callback<int64_t(int64_t)> add = [target, b = int64_t{2}](int64_t c) {
+    return *target + b + c;
+  };
+  Callback<int64_t(int64_t)> moved = std::move(add);
+  Callback<int64_t(int64_t)> again;
+  again = std::move(moved);
+  EXPECT_FALSE(add);
+  EXPECT_FALSE(moved);
+  EXPECT_EQ(again(0), 42);
+  a = 0;
+  EXPECT_EQ(again(1), 3);
+}
+
 TEST(CallbackTest, AlignsOverAlignedCallables) {
   struct alignas(64) Wide {
     uintptr_t operator()() const { return reinterpret_cast<uintptr_t>(this); }
