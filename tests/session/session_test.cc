@@ -1105,37 +1105,12 @@ TEST(CallTableTest, AgreesWithAMapAndStaysBounded) {
     ASSERT_LE(table.stored(),
               2 * expected.size() + CallTable<std::string>::kSlack)
         << step;
-    ASSERT_LE(table.capacity(), std::max(CallTable<std::string>::kMinCapacity,
-                                         4 * table.stored()))
-        << step;
   }
   std::vector<uint64_t> calls;
   table.ForEachCall([&](uint64_t c) { calls.push_back(c); });
   std::vector<uint64_t> want;
   for (const auto& entry : expected) want.push_back(entry.first);
   EXPECT_EQ(calls, want);
-}
-
-// After a burst, the ring gives back what it grew to.
-TEST(CallTableTest, ShrinksAfterABurst) {
-  CallTable<std::string> table;
-  for (uint64_t call = 1; call <= 20000; ++call) table.Add(call, "x");
-  EXPECT_GE(table.capacity(), 20000u);
-  std::string taken;
-  // Out of order: the odd calls first, then the even ones but the last few.
-  for (uint64_t call = 1; call <= 20000; call += 2) {
-    ASSERT_TRUE(table.Take(call, &taken));
-  }
-  for (uint64_t call = 2; call <= 19990; call += 2) {
-    ASSERT_TRUE(table.Take(call, &taken));
-  }
-  EXPECT_EQ(table.size(), 5u);
-  EXPECT_LE(table.capacity(), CallTable<std::string>::kMinCapacity);
-  std::vector<uint64_t> calls;
-  table.ForEachCall([&](uint64_t c) { calls.push_back(c); });
-  EXPECT_EQ(calls, (std::vector<uint64_t>{19992, 19994, 19996, 19998, 20000}));
-  EXPECT_NE(table.Find(19996), nullptr);
-  EXPECT_EQ(table.Find(19995), nullptr);
 }
 
 }  // namespace parley::session
