@@ -224,7 +224,9 @@ int Main(int argc, char** argv) {
       }
       return ParleyOneWay(work, send);
     };
-    std::printf("%s %zu B: %.0f msg/s\n", mode.c_str(), work.payload, trial());
+    const std::vector<double> figures = WithCpuPerMessage(work.count, trial)();
+    std::printf("%s %zu B: %.0f msg/s, %.3f us CPU/msg\n", mode.c_str(),
+                work.payload, figures[0], figures[1]);
     return 0;
   }
   Flags flags;
