@@ -55,12 +55,7 @@ class Callback<R(Args...)> {
     } else {
       ::new (static_cast<void*>(storage_)) D*(new D(std::forward<F>(f)));
     }
-    invoke_ = &Invoke<D>;
-    // A trivially copyable callable in place (a lambda capturing pointers
-    // and references) needs no manager: it moves as bytes.
-    if constexpr (!kFitsInline<D> || !std::is_trivially_copyable_v<D>) {
-      manage_ = &Manage<D>;
-    }
+    ops_ = &kOps<D>;
   }
 
   Callback(Callback&& other) noexcept { Take(other); }
@@ -79,7 +74,7 @@ class Callback<R(Args...)> {
   Callback& operator=(const Callback&) = delete;
   ~Callback() { Reset(); }
 
-  explicit operator bool() const noexcept { return invoke_ != nullptr; }
+  explicit operator bool() const noexcept { return ops_ != nullptr; }
   friend bool operator==(const Callback& f, std::nullptr_t) { return !f; }
   friend bool operator!=(const Callback& f, std::nullptr_t) {
     return static_cast<bool>(f);
@@ -88,7 +83,7 @@ class Callback<R(Args...)> {
   // Runs the callable; the Callback must not be empty. Const as
   // std::function's is: a const Callback may run a callable that changes.
   R operator()(Args... args) const {
-    return invoke_(storage_, std::forward<Args>(args)...);
+    return ops_->invoke(storage_, std::forward<Args>(args)...);
   }
 
  private:
@@ -135,26 +130,37 @@ class Callback<R(Args...)> {
     }
   }
 
+  // What a Callback does with the callable it keeps: one table per type,
+  // so that a Callback holds a single pointer beside its storage.
+  struct Ops {
+    R (*invoke)(void*, Args&&...);
+    // Null for a trivially copyable callable in place (a lambda capturing
+    // pointers and references): it moves as bytes and needs no ending.
+    void (*manage)(Op, void*, void*) noexcept;
+  };
+  template <typename D>
+  static constexpr Ops kOps = {
+      &Invoke<D>,
+      kFitsInline<D>&& std::is_trivially_copyable_v<D> ? nullptr : &Manage<D>};
+
   void Take(Callback& other) noexcept {
-    if (other.invoke_ == nullptr) return;
-    if (other.manage_ != nullptr) {
-      other.manage_(Op::kMove, other.storage_, storage_);
+    if (other.ops_ == nullptr) return;
+    if (other.ops_->manage != nullptr) {
+      other.ops_->manage(Op::kMove, other.storage_, storage_);
     } else {
       std::memcpy(storage_, other.storage_, kInlineBytes);
     }
-    invoke_ = std::exchange(other.invoke_, nullptr);
-    manage_ = std::exchange(other.manage_, nullptr);
+    ops_ = std::exchange(other.ops_, nullptr);
   }
   void Reset() noexcept {
-    if (manage_ != nullptr) manage_(Op::kDestroy, storage_, nullptr);
-    invoke_ = nullptr;
-    manage_ = nullptr;
+    if (ops_ != nullptr && ops_->manage != nullptr) {
+      ops_->manage(Op::kDestroy, storage_, nullptr);
+    }
+    ops_ = nullptr;
   }
 
   alignas(void*) mutable unsigned char storage_[kInlineBytes];
-  R (*invoke_)(void*, Args&&...) = nullptr;
-  // Null for an empty Callback or a trivially copyable callable in place.
-  void (*manage_)(Op, void*, void*) noexcept = nullptr;
+  const Ops* ops_ = nullptr;  // null: empty
 };
 
 }  // namespace parley
