@@ -40,7 +40,7 @@ for ((r = 1; r <= rounds; ++r)); do
       line="$("${bins[$i]}" trial "$m" "$payload" "$messages")"
       rate="$(grep -o '[0-9]* msg/s' <<<"$line" | cut -d' ' -f1)"
       cpu="$(grep -o '[0-9.]* us CPU/msg' <<<"$line" | cut -d' ' -f1 || true)"
-      cpu="${cpu:-nan}"  # a binary from before 2026-12-03 prints no CPU
+      cpu="${cpu:-nan}"  # a binary built before 46fbbdb prints no CPU
       echo "$r $i $m $rate $cpu" >>"$results"
     done
   done

@@ -139,9 +139,11 @@ class Callback<R(Args...)> {
     void (*manage)(Op, void*, void*) noexcept;
   };
   template <typename D>
-  static constexpr Ops kOps = {
-      &Invoke<D>,
-      kFitsInline<D>&& std::is_trivially_copyable_v<D> ? nullptr : &Manage<D>};
+  static constexpr bool kMovesAsBytes = std::is_trivially_copyable_v<D> &&
+                                        (kFitsInline<D>);
+  template <typename D>
+  static constexpr Ops kOps = {&Invoke<D>,
+                               kMovesAsBytes<D> ? nullptr : &Manage<D>};
 
   void Take(Callback& other) noexcept {
     if (other.ops_ == nullptr) return;
