@@ -105,7 +105,8 @@ absl::Status SessionLink::Submit(const MethodInfo& method, std::string payload,
             : "the durable buffer opens in Start(); no calls before it");
   }
   session::AdmissionState state = published_;
-  state.Add(intake_.size(), intake_bytes_);
+  state.Add(intake_.size() + appending_calls_,
+            intake_bytes_ + appending_bytes_);
   bool window_shut = false;
   if (absl::Status checked = intake_admission_.Check(
           method.full_name, payload.size(), reply_wanted, ack_within, state,
@@ -144,11 +145,16 @@ absl::Status SessionLink::Submit(const MethodInfo& method, std::string payload,
   }
   std::shared_ptr<store::MessageStore> store = intake_store_;
   std::shared_ptr<const session::MsgShape> shape = intake_admission_.shape();
+  const size_t bytes = call.payload.size();
+  ++appending_calls_;  // still counted in the send buffer while appended
+  appending_bytes_ += bytes;
   lock.Release();
   absl::StatusOr<uint64_t> appended = store->Append(message);
+  util::ReleasableMutexLock relock(&intake_mu_);
+  --appending_calls_;
+  appending_bytes_ -= bytes;
   if (!appended.ok()) return appended.status();
   call.id = *appended;
-  util::ReleasableMutexLock relock(&intake_mu_);
   if (published_.stopped) {  // stopped while appending: nothing drains now
     relock.Release();
     if (call.done) call.done(StoredForNextStart());
@@ -192,7 +198,9 @@ void SessionLink::DrainIntakeLocked() {
     const bool stopped = published_.stopped;
     published_ = session_.admission_state();
     published_.stopped |= stopped;
-    published_.Add(intake_.size(), intake_bytes_);
+    // Appended calls waiting for their turn are in neither.
+    published_.Add(intake_.size() + stored_.size(),
+                   intake_bytes_ + stored_bytes_);
     intake_.swap(calls);
     intake_bytes_ = 0;
     intake_posted_ = false;
@@ -232,10 +240,12 @@ void SessionLink::HandAppendedLocked(uint64_t id, absl::string_view method,
   if (id == next_stored_) {  // next in record order (one caller: always)
     HandStoredLocked(method, std::move(call), now);
   } else {
+    stored_bytes_ += call.payload.size();
     stored_.emplace(id, std::make_pair(std::string(method), std::move(call)));
   }
   while (!stored_.empty() && stored_.begin()->first == next_stored_) {
     auto& [waiting_method, waiting] = stored_.begin()->second;
+    stored_bytes_ -= waiting.payload.size();
     HandStoredLocked(waiting_method, std::move(waiting), now);
     stored_.erase(stored_.begin());
   }

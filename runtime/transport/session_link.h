@@ -204,6 +204,11 @@ class SessionLink : public Channel,
   bool durable_ ABSL_GUARDED_BY(intake_mu_) = false;
   std::shared_ptr<store::MessageStore> intake_store_
       ABSL_GUARDED_BY(intake_mu_);
+  // Durable calls accepted and being appended with intake_mu_ let go, and
+  // their payload bytes: they count in the send buffer meanwhile, so that
+  // concurrent callers cannot overshoot max_pending_* by one call each.
+  size_t appending_calls_ ABSL_GUARDED_BY(intake_mu_) = 0;
+  size_t appending_bytes_ ABSL_GUARDED_BY(intake_mu_) = 0;
 
   session::Session session_ ABSL_GUARDED_BY(mu_);
   std::shared_ptr<WsConnection> connection_ ABSL_GUARDED_BY(mu_);
@@ -218,6 +223,7 @@ class SessionLink : public Channel,
   // By record id: a call and its method's name.
   std::map<uint64_t, std::pair<std::string, StoredCall>> stored_
       ABSL_GUARDED_BY(mu_);
+  size_t stored_bytes_ ABSL_GUARDED_BY(mu_) = 0;   // their payload bytes
   uint64_t next_stored_ ABSL_GUARDED_BY(mu_) = 0;  // next record to hand
 
   // Handlers running: incremented on the loop thread, decremented by their

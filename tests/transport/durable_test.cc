@@ -5,6 +5,7 @@
 // the store can write at once (AppendNow), or with the lock let go when
 // they join a group commit or wait for a sync, and then handed to the
 // session in record order, parked if another thread's record came first.
+#include <atomic>
 #include <string>
 #include <thread>
 #include <vector>
@@ -102,6 +103,50 @@ TEST_P(ConcurrentDurable, EveryThreadsMessagesArriveOnceInItsOrder) {
   }
   client.Stop();
   server.Stop();
+}
+
+// The send buffer's bound is exact for durable calls from several threads:
+// a call being appended with the link's intake let go, or appended and
+// waiting for its turn in record order, counts like one in the intake or
+// the session. The client never connects, so nothing is acked and no call
+// past max_pending_messages may be accepted.
+TEST_P(ConcurrentDurable, TheSendBufferBoundHoldsWhileCallsAreAppended) {
+  constexpr int kThreads = 8;
+  constexpr int kAttempts = 50;
+  constexpr size_t kBound = 8;
+  Server gone{ServerOptions()};
+  ASSERT_TRUE(gone.Start().ok());
+  store::testing::TestDir dir;
+  ClientOptions options;
+  options.url = absl::StrCat("ws://127.0.0.1:", gone.port(), "/");
+  gone.Stop();  // nothing listens there now
+  options.buffer.dir = dir.path();
+  options.buffer.sync = GetParam();
+  options.buffer.sync_interval = absl::Milliseconds(1);
+  options.flow.max_pending_messages = kBound;
+  Client client(options);
+  ASSERT_TRUE(client.Start().ok());
+  test::Calc::Stub stub(client.channel());
+  std::atomic<size_t> accepted{0};
+  std::vector<std::string> problems(kThreads);
+  std::vector<std::thread> senders;
+  for (int t = 0; t < kThreads; ++t) {
+    senders.emplace_back([&, t] {
+      for (int i = 0; i < kAttempts; ++i) {
+        absl::Status sent = stub.Note(MakeNum(t * kAttempts + i));
+        if (sent.ok()) {
+          ++accepted;
+        } else if (!absl::IsResourceExhausted(sent)) {
+          problems[t] = sent.ToString();
+        }
+      }
+    });
+  }
+  for (std::thread& sender : senders) sender.join();
+  for (const std::string& problem : problems) EXPECT_EQ(problem, "");
+  EXPECT_EQ(accepted.load(), kBound);
+  EXPECT_EQ(client.stats().pending_calls, kBound);
+  client.Stop();
 }
 
 }  // namespace
