@@ -370,12 +370,18 @@ bool SessionLink::stopped() const {
 SessionStats SessionLink::stats() const {
   util::MutexLock lock(&mu_);
   SessionStats stats = session_.stats();
+  // Accepted and not in the session yet: in the intake, being appended, or
+  // appended and waiting for their turn in record order.
+  size_t calls = stored_.size();
+  size_t bytes = stored_bytes_;
   {
     util::MutexLock intake_lock(&intake_mu_);
-    stats.queued_messages += intake_.size();
-    stats.queued_bytes += intake_bytes_;
-    stats.pending_calls += intake_.size();
+    calls += intake_.size() + appending_calls_;
+    bytes += intake_bytes_ + appending_bytes_;
   }
+  stats.queued_messages += calls;
+  stats.queued_bytes += bytes;
+  stats.pending_calls += calls;
   if (connection_ != nullptr)
     stats.buffered_bytes = connection_->BufferedAmount();
   return stats;

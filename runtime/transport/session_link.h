@@ -100,7 +100,8 @@ class SessionLink : public Channel,
   // Loop thread: true after Stop, or once the peer said GOODBYE.
   bool stopped() const;
   // Any thread: the session's counters and the connection's buffered bytes
-  // (calls in the intake count as queued and pending).
+  // (accepted calls not yet handed to the session count as queued and
+  // pending).
   SessionStats stats() const;
 
  private:
