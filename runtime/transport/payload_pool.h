@@ -4,6 +4,9 @@
 // the buffer costs neither, and neither thread waits on malloc's lock for
 // the other's memory. Measured (scripts/bench_ab.sh, 64 B, interleaved):
 // one-way +21 %, never +13 %, acked +15 %, CPU per message -12 %.
+// The caps hold an ACK's worth of calls: one ACK may release a frame's
+// worth (800 calls of 64 B), and at 1 KiB a 32 KiB cap kept 31 buffers, so
+// the caller's malloc was 39 % of its thread (perf, docs/PERFORMANCE.md).
 //
 //   std::string payload = pool.Take();   // caller: empty, maybe capacity
 //   request.AppendToString(&payload);
@@ -13,7 +16,8 @@
 // Bounded: it holds no more buffers than Take handed out and no one gave
 // back (so a link whose calls are not serialized through it, a server's
 // replies say, keeps none), at most kMaxBuffers of them and kMaxBytes of
-// capacity; Give frees the rest.
+// capacity; Give frees the rest. A client that sent a burst keeps up to
+// kMaxBytes until its link goes.
 //
 // Thread safety: thread-safe.
 #ifndef PARLEY_RUNTIME_TRANSPORT_PAYLOAD_POOL_H_
@@ -30,8 +34,8 @@ namespace parley::transport {
 
 class PayloadPool {
  public:
-  static constexpr size_t kMaxBuffers = 256;
-  static constexpr size_t kMaxBytes = 32 << 10;
+  static constexpr size_t kMaxBuffers = 4096;
+  static constexpr size_t kMaxBytes = 1 << 20;
 
   // An empty string, with the capacity of a recycled buffer if one is kept.
   std::string Take() {
