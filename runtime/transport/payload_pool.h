@@ -17,7 +17,7 @@
 // back (so a link whose calls are not serialized through it, a server's
 // replies say, keeps none), at most kMaxBuffers of them and kMaxBytes of
 // capacity; Give frees the rest. A client that sent a burst keeps up to
-// kMaxBytes until its link goes.
+// kMaxBytes until it is destroyed (docs/OPTIONS.md).
 //
 // Thread safety: thread-safe.
 #ifndef PARLEY_RUNTIME_TRANSPORT_PAYLOAD_POOL_H_
